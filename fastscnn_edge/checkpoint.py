@@ -1,0 +1,170 @@
+"""The native checkpoint: a state dict plus everything needed to use it.
+
+File format (``torch.save`` of plain containers; loaded with ``weights_only=True``, so loading
+never unpickles arbitrary objects)::
+
+    {
+      "format": "fastscnn-edge/1",
+      "arch": "paper" | "tramac" | "mmseg",
+      "config": {...ArchConfig fields...},
+      "num_classes": 19, "class_names": [...],
+      "mean": [r, g, b], "std": [r, g, b], "channel_order": "RGB",
+      "source": "where the weights came from", "state_sha256": "<sha256 of the tensors>",
+      "state_dict": {name: tensor},
+    }
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from fastscnn_edge.errors import UserError
+from fastscnn_edge.metadata import CITYSCAPES_CLASSES, IMAGENET_MEAN, IMAGENET_STD
+
+FORMAT = "fastscnn-edge/1"
+SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+@dataclass
+class Checkpoint:
+    arch: str
+    state_dict: Dict[str, "object"]
+    num_classes: int = 19
+    class_names: List[str] = field(default_factory=lambda: list(CITYSCAPES_CLASSES))
+    mean: Tuple[float, float, float] = IMAGENET_MEAN
+    std: Tuple[float, float, float] = IMAGENET_STD
+    channel_order: str = "RGB"
+    source: str = ""
+    config: Dict[str, object] = field(default_factory=dict)
+    state_sha256: str = ""
+    extra: Dict[str, object] = field(default_factory=dict)
+
+    def build_model(self, *, aux: bool = False, strict: bool = True):
+        """The FastSCNN this checkpoint describes, weights loaded, in eval mode."""
+        from fastscnn_edge.model import ArchConfig, get_config
+
+        cfg = get_config(self.arch, self.num_classes)
+        if self.config:
+            known = {k: v for k, v in self.config.items() if k in ArchConfig.__dataclass_fields__}
+            cfg = replace(cfg, **known)
+        from fastscnn_edge.model import FastSCNN
+
+        model = FastSCNN(cfg, aux=aux)
+        sd = dict(self.state_dict)
+        if not aux:
+            sd = {k: v for k, v in sd.items() if not k.startswith("aux_")}
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        if aux:
+            missing = [k for k in missing if not k.startswith("aux_")]
+        if strict and (missing or unexpected):
+            raise UserError(
+                f"checkpoint does not fit the {self.arch!r} architecture with {self.num_classes} classes: "
+                f"{len(missing)} missing keys (e.g. {', '.join(missing[:3]) or '-'}), "
+                f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3]) or '-'}).",
+                fix="pass the matching --arch, or convert foreign weights with `fastscnn-edge import-weights`.",
+            )
+        return model.eval()
+
+
+def state_sha256(state_dict: Dict[str, "object"]) -> str:
+    """A hash of the tensors (names, dtypes, shapes, values), independent of the file format."""
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name]
+        if not isinstance(t, torch.Tensor):
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def from_model(model, *, source: str = "", class_names: Optional[List[str]] = None,  # noqa: ANN001
+               mean=IMAGENET_MEAN, std=IMAGENET_STD, extra: Optional[Dict[str, object]] = None) -> Checkpoint:
+    sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    names = list(class_names) if class_names else (
+        list(CITYSCAPES_CLASSES) if model.num_classes == 19 else [f"class_{i}" for i in range(model.num_classes)])
+    return Checkpoint(arch=model.cfg.name, state_dict=sd, num_classes=model.num_classes, class_names=names,
+                      mean=tuple(mean), std=tuple(std), source=source, config=model.cfg.to_dict(),
+                      state_sha256=state_sha256(sd), extra=dict(extra or {}))
+
+
+def save(ckpt: Checkpoint, path: str | Path) -> Path:
+    """Write atomically (temporary file, then rename)."""
+    import torch
+
+    from fastscnn_edge.fileio import atomic_path
+
+    if not ckpt.state_sha256:
+        ckpt.state_sha256 = state_sha256(ckpt.state_dict)
+    payload = {
+        "format": FORMAT, "arch": ckpt.arch, "config": dict(ckpt.config), "num_classes": int(ckpt.num_classes),
+        "class_names": list(ckpt.class_names), "mean": [float(v) for v in ckpt.mean],
+        "std": [float(v) for v in ckpt.std], "channel_order": ckpt.channel_order, "source": ckpt.source,
+        "state_sha256": ckpt.state_sha256, "extra": dict(ckpt.extra), "state_dict": ckpt.state_dict,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_raw(path: str | Path) -> Dict[str, object]:
+    """Load a checkpoint file's top-level object safely (``weights_only=True``)."""
+    import pickle
+
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"weights file {p} does not exist.", fix="check the path, or list known weights with `fastscnn-edge weights list`.")
+    try:
+        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{p} is not a loadable PyTorch checkpoint ({first}).",
+                        fix="pass a .pt/.pth file saved with torch.save (state dict or fastscnn-edge checkpoint).") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{p} holds a {type(obj).__name__}, not a state dict.",
+                        fix="pass a checkpoint that is a dict of tensors or has a 'state_dict'/'model' entry.")
+    return obj
+
+
+def load(path: str | Path) -> Checkpoint:
+    """Load a native checkpoint. Foreign checkpoints get a message pointing to import-weights."""
+    obj = load_raw(path)
+    if obj.get("format") != FORMAT:
+        raise UserError(f"{path} is not a fastscnn-edge checkpoint (no '{FORMAT}' format tag).",
+                        fix=f"convert it first: fastscnn-edge import-weights {path} --from tramac|mmseg -o OUT.pt")
+    return Checkpoint(
+        arch=str(obj["arch"]), state_dict=dict(obj["state_dict"]), num_classes=int(obj["num_classes"]),
+        class_names=list(obj.get("class_names") or []), mean=tuple(obj.get("mean", IMAGENET_MEAN)),
+        std=tuple(obj.get("std", IMAGENET_STD)), channel_order=str(obj.get("channel_order", "RGB")),
+        source=str(obj.get("source", "")), config=dict(obj.get("config") or {}),
+        state_sha256=str(obj.get("state_sha256", "")), extra=dict(obj.get("extra") or {}),
+    )
+
+
+def resolve_model(weights: Optional[str | Path], arch: Optional[str], num_classes: int = 19, seed: int = 0):
+    """(model, checkpoint-or-None): load ``weights`` if given, else a seeded random ``arch`` model.
+
+    Passing both checks that they agree.
+    """
+    import torch
+
+    from fastscnn_edge.model import build_model
+
+    if weights is not None:
+        ckpt = load(weights)
+        if arch is not None and arch != ckpt.arch:
+            raise UserError(f"{weights} holds a {ckpt.arch!r} model, but --arch {arch} was given.",
+                            fix=f"drop --arch or pass --arch {ckpt.arch}.")
+        return ckpt.build_model(), ckpt
+    torch.manual_seed(seed)
+    return build_model(arch or "paper", num_classes).eval(), None
