@@ -117,8 +117,6 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
 
 def load_raw(path: str | Path) -> Dict[str, object]:
     """Load a checkpoint file's top-level object safely (``weights_only=True``)."""
-    import pickle
-
     import torch
 
     p = Path(path)
@@ -126,7 +124,7 @@ def load_raw(path: str | Path) -> Dict[str, object]:
         raise UserError(f"weights file {p} does not exist.", fix="check the path, or list known weights with `fastscnn-edge weights list`.")
     try:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many types on a foreign/corrupt file
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{p} is not a loadable PyTorch checkpoint ({first}).",
                         fix="pass a .pt/.pth file saved with torch.save (state dict or fastscnn-edge checkpoint).") from None

@@ -62,10 +62,21 @@ def _debug() -> bool:
     return os.environ.get("FASTSCNN_EDGE_DEBUG", "") not in ("", "0")
 
 
+def _click_module():  # typer >= 0.2x vendors click as typer._click; older typer uses click
+    try:
+        from typer import _click as click  # type: ignore[attr-defined]
+    except ImportError:
+        import click  # type: ignore[no-redef]
+    return click
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of the console script; exits with the command's status."""
-    import click
-
+    click = _click_module()
+    ex = click.exceptions
+    exits = tuple(c for c in {getattr(ex, "Exit", None), getattr(typer, "Exit", None)} if c is not None)
+    aborts = tuple(c for c in {getattr(ex, "Abort", None), getattr(typer, "Abort", None), KeyboardInterrupt}
+                   if c is not None)
     try:
         app(args=argv, prog_name="fastscnn-edge", standalone_mode=False)
     except UserError as exc:
@@ -77,13 +88,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         cmd = exc.ctx.command_path if exc.ctx is not None else "fastscnn-edge"
         typer.echo(f"error: {exc.format_message()} Fix: see `{cmd} --help`.", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except aborts:
         typer.echo("error: interrupted; nothing was written.", err=True)
         sys.exit(130)
-    except KeyboardInterrupt:
-        typer.echo("error: interrupted; nothing was written.", err=True)
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
+    except exits as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.ClickException as exc:
         typer.echo(f"error: {exc.format_message()}", err=True)

@@ -32,6 +32,21 @@ def ensure_writable_dir(path: Path) -> None:
         )
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail early (UserError) if ``path`` could not be written atomically; touches nothing there."""
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(f"output {target} is a folder.", fix="pass a file name with -o/--output.")
+    ensure_writable_dir(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=target.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write into {target.parent}: {exc.strerror}.",
+                        fix="choose a writable location with -o/--output.") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
@@ -41,16 +56,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     ensure_writable_dir(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write into {target.parent}: {exc.strerror}.",
+                        fix="choose a writable location with -o/--output.") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -130,7 +130,7 @@ class Bottleneck(nn.Module):
         return x + y if self.has_skip else y
 
 
-def adaptive_pool_matrix(n: int, bins: int, dtype: torch.dtype = torch.float32,
+def adaptive_pool_matrix(n, bins: int, dtype: torch.dtype = torch.float32,
                          device: Optional[torch.device] = None) -> Tensor:
     """The (bins x n) matrix M with ``M @ v == adaptive_avg_pool1d(v, bins)``, exactly.
 
@@ -139,8 +139,8 @@ def adaptive_pool_matrix(n: int, bins: int, dtype: torch.dtype = torch.float32,
     pooling exports to ONNX as two MatMuls per bin at any input size, with no approximation.
     """
     i = torch.arange(bins, device=device)
-    start = torch.div(i * n, bins, rounding_mode="floor")
-    end = torch.div((i + 1) * n + bins - 1, bins, rounding_mode="floor")
+    start = torch.div(i * n, bins, rounding_mode="trunc")  # all terms >= 0: trunc == floor
+    end = torch.div((i + 1) * n + bins - 1, bins, rounding_mode="trunc")
     idx = torch.arange(n, device=device)
     mask = (idx[None, :] >= start[:, None]) & (idx[None, :] < end[:, None])
     m = mask.to(dtype)
@@ -163,10 +163,11 @@ class PyramidPooling(nn.Module):
     def _pool(self, x: Tensor, b: int) -> Tensor:
         if not self.exact_matmul_pool:
             return F.adaptive_avg_pool2d(x, b)
-        h, w = x.shape[-2], x.shape[-1]
-        mh = adaptive_pool_matrix(int(h), b, x.dtype, x.device)
-        mw = adaptive_pool_matrix(int(w), b, x.dtype, x.device)
-        return torch.matmul(torch.matmul(mh, x), mw.t())
+        # shape values stay symbolic under tracing, so a dynamic-size export computes the
+        # matrices in the graph (Range, comparisons); a static one folds them to constants.
+        mh = adaptive_pool_matrix(x.shape[-2], b, x.dtype, x.device)
+        mw = adaptive_pool_matrix(x.shape[-1], b, x.dtype, x.device)
+        return torch.matmul(torch.matmul(mh, x), mw.transpose(0, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         size = x.shape[-2:]

@@ -1,0 +1,284 @@
+"""PyTorch -> ONNX, exactly: the PPM's adaptive pooling as matrices, heads and camera-frame
+preprocessing in the graph, metadata, simplification, and validation against PyTorch.
+
+``export_onnx(ExportSpec(...))`` writes one model; ``export_defaults()`` writes the three paper
+resolutions where ``build-engine`` and ``bench`` look for them.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from fastscnn_edge import __version__
+from fastscnn_edge.errors import UserError, ValidationFailed
+from fastscnn_edge.metadata import HEADS, INPUT_FORMATS, LABEL_DTYPES, ModelMeta, write_onnx_meta
+
+# Acceptance bars (issue #2): against PyTorch on the same input.
+PROB_MAX_ABS_DIFF = 1e-4
+CLS_MIN_AGREEMENT = 0.9999
+MIN_OPSET, MAX_OPSET = 13, 20  # 17 is the newest TensorRT 8.6's parser takes
+
+
+@dataclass
+class ExportSpec:
+    arch: Optional[str] = None  # None: from the weights, else "paper"
+    weights: Optional[Path] = None
+    head: str = "cls"
+    res: Tuple[int, int] = (1024, 2048)
+    dynamic: bool = False
+    input_format: str = "float"
+    labels: str = "uint8"
+    opset: int = 17
+    output: Optional[Path] = None
+    num_classes: int = 19
+    simplify: bool = True
+
+    def check(self) -> None:
+        from fastscnn_edge.paths import parse_resolution
+
+        if self.head not in HEADS:
+            raise UserError(f"unknown head {self.head!r}.", fix=f"use one of: {', '.join(HEADS)}.")
+        if self.input_format not in INPUT_FORMATS:
+            raise UserError(f"unknown input format {self.input_format!r}.", fix=f"use one of: {', '.join(INPUT_FORMATS)}.")
+        if self.labels not in LABEL_DTYPES:
+            raise UserError(f"unknown labels dtype {self.labels!r}.", fix=f"use one of: {', '.join(LABEL_DTYPES)}.")
+        if not MIN_OPSET <= int(self.opset) <= MAX_OPSET:
+            raise UserError(f"opset {self.opset} is outside {MIN_OPSET}..{MAX_OPSET}.",
+                            fix="use --opset 17 (TensorRT 8.6 parses up to 17; 10.x and 11.x take newer).")
+        parse_resolution(f"{self.res[0]}x{self.res[1]}")  # multiple of 32
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    meta: ModelMeta
+    validation: Dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    op_counts: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+def _export_module(model, spec: ExportSpec, mean, std, channel_order: str):  # noqa: ANN001, ANN202
+    """Wrap the model with the in-graph preprocessing and head."""
+    import torch
+    from torch import nn
+
+    label_dtype = {"uint8": torch.uint8, "int32": torch.int32, "int64": torch.int64}[spec.labels]
+
+    class Exported(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model
+            # (x/255 - mean)/std == (x - 255*mean) * 1/(255*std): one Sub, one Mul.
+            m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+            s = 1.0 / (torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+            if channel_order.upper() == "BGR":  # the network wants BGR: mean/std are given in RGB
+                m, s = m.flip(1), s.flip(1)
+            self.register_buffer("pix_mean", m, persistent=False)
+            self.register_buffer("pix_scale", s, persistent=False)
+            swap = (spec.input_format == "bgr8") != (channel_order.upper() == "BGR")
+            self.swap = swap
+
+        def forward(self, x):  # noqa: ANN001, ANN202
+            if spec.input_format != "float":
+                x = x.permute(0, 3, 1, 2).to(torch.float32)
+                if self.swap:
+                    x = x[:, [2, 1, 0]]
+                x = (x - self.pix_mean) * self.pix_scale
+            if spec.head == "logits":
+                return self.net.forward_logits_low(x)
+            y = self.net(x)
+            if spec.head == "prob":
+                return torch.softmax(y, dim=1)
+            return y.argmax(dim=1).to(label_dtype)
+
+    return Exported().eval()
+
+
+def sample_input(spec: ExportSpec, res: Tuple[int, int], mean, std, seed: int = 0) -> np.ndarray:  # noqa: ANN001
+    """A camera-like random frame in the export's input format (smooth + noise, not pure noise)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = res
+    small = rng.integers(0, 256, size=(max(h // 16, 2), max(w // 16, 2), 3), dtype=np.uint8)
+    img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.int16)
+    img = np.clip(img + rng.integers(-20, 21, size=img.shape), 0, 255).astype(np.uint8)  # RGB
+    if spec.input_format == "rgb8":
+        return img[None]
+    if spec.input_format == "bgr8":
+        return np.ascontiguousarray(img[:, :, ::-1])[None]
+    x = (img.astype(np.float32) / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))[None]
+
+
+def validate_against_torch(module, onnx_bytes: bytes, spec: ExportSpec, res: Tuple[int, int],  # noqa: ANN001
+                           mean, std, seed: int = 0) -> Dict[str, float]:  # noqa: ANN001
+    """Run PyTorch and onnxruntime (CPU) on the same input; return the differences."""
+    import onnxruntime as ort
+    import torch
+
+    x = sample_input(spec, res, mean, std, seed)
+    with torch.inference_mode():
+        ref = module(torch.from_numpy(x)).numpy()
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
+    out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    if out.shape != ref.shape:
+        raise ValidationFailed(f"ONNX output shape {out.shape} differs from PyTorch's {ref.shape}.",
+                               fix="report this as a bug with the export options used.")
+    result: Dict[str, float] = {"height": res[0], "width": res[1]}
+    if spec.head == "cls":
+        result["pixel_agreement"] = float(np.mean(out.astype(np.int64) == ref.astype(np.int64)))
+    else:
+        result["max_abs_diff"] = float(np.max(np.abs(out.astype(np.float64) - ref.astype(np.float64))))
+        if spec.head == "prob":
+            result["pixel_agreement"] = float(np.mean(out.argmax(1) == ref.argmax(1)))
+    return result
+
+
+def _check_bars(v: Dict[str, float], spec: ExportSpec) -> None:
+    if spec.head == "cls" and v["pixel_agreement"] < CLS_MIN_AGREEMENT:
+        raise ValidationFailed(
+            f"exported cls model agrees with PyTorch on only {100 * v['pixel_agreement']:.4f} % of pixels "
+            f"(bar {100 * CLS_MIN_AGREEMENT:.2f} %); nothing was written.",
+            fix="try another --opset, and report the failing options.")
+    if spec.head == "prob" and v["max_abs_diff"] > PROB_MAX_ABS_DIFF:
+        raise ValidationFailed(
+            f"exported prob model differs from PyTorch by {v['max_abs_diff']:.2e} (bar {PROB_MAX_ABS_DIFF:.0e}); "
+            "nothing was written.", fix="try another --opset, and report the failing options.")
+
+
+def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool = True,  # noqa: ANN001
+                log: Optional[Callable[[str], None]] = None) -> ExportResult:
+    """Export one ONNX file per ``spec``; validate it against PyTorch; write it atomically.
+
+    ``model``/``checkpoint`` override ``spec.weights``/``spec.arch`` (used by tests and
+    ``export_defaults`` to load weights once). Raises ``ValidationFailed`` below the bars
+    (prob max abs diff <= 1e-4, cls pixel agreement >= 99.99 %) and writes nothing then.
+    """
+    import onnx
+    import torch
+
+    from fastscnn_edge.checkpoint import resolve_model
+    from fastscnn_edge.fileio import atomic_path, check_writable
+    from fastscnn_edge.paths import default_onnx
+
+    spec.check()
+    t0 = time.perf_counter()
+    if model is None:
+        model, checkpoint = resolve_model(spec.weights, spec.arch, spec.num_classes)
+    arch = model.cfg.name
+    if spec.arch is not None and checkpoint is not None and spec.arch != arch:
+        raise UserError(f"the weights hold a {arch!r} model, but --arch {spec.arch} was given.",
+                        fix=f"drop --arch or pass --arch {arch}.")
+    mean = tuple(checkpoint.mean) if checkpoint is not None else ModelMeta().mean
+    std = tuple(checkpoint.std) if checkpoint is not None else ModelMeta().std
+    channel_order = checkpoint.channel_order if checkpoint is not None else "RGB"
+    out_path = Path(spec.output) if spec.output else default_onnx(arch, spec.head, spec.res)
+    check_writable(out_path)  # fail on an unwritable output before the work, not after
+
+    model = model.eval()
+    model.set_exact_export(True)
+    try:
+        module = _export_module(model, spec, mean, std, channel_order)
+        x = sample_input(spec, spec.res, mean, std)
+        input_name = "frames" if spec.input_format != "float" else "input"
+        output_name = {"cls": "labels", "prob": "probs", "logits": "logits"}[spec.head]
+        dynamic_axes = None
+        if spec.dynamic:
+            hw = (1, 2) if spec.input_format != "float" else (2, 3)
+            out_hw = (1, 2) if spec.head == "cls" else (2, 3)
+            dynamic_axes = {input_name: {0: "batch", hw[0]: "height", hw[1]: "width"},
+                            output_name: {0: "batch", out_hw[0]: "out_height", out_hw[1]: "out_width"}}
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (torch.from_numpy(x),), buf, dynamo=False, opset_version=int(spec.opset),
+                              input_names=[input_name], output_names=[output_name], dynamic_axes=dynamic_axes,
+                              do_constant_folding=True)
+        proto = onnx.load_from_string(buf.getvalue())
+        if spec.simplify:
+            proto = _simplify(proto)
+        meta = ModelMeta(
+            arch=arch, head=spec.head, input_format=spec.input_format,
+            resolution=None if spec.dynamic else tuple(spec.res),  # type: ignore[arg-type]
+            num_classes=model.num_classes,
+            class_names=list(checkpoint.class_names) if checkpoint is not None else ModelMeta().class_names
+            if model.num_classes == 19 else [f"class_{i}" for i in range(model.num_classes)],
+            mean=mean, std=std, channel_order=channel_order,  # type: ignore[arg-type]
+            labels_dtype=spec.labels if spec.head == "cls" else "",
+            precision="fp32",
+            weights_sha256=(checkpoint.state_sha256 if checkpoint is not None else "random-init"),
+            weights_source=(checkpoint.source if checkpoint is not None else "random initialisation (seed 0)"),
+            toolkit_version=__version__,
+            extra={"opset": str(spec.opset), "align_corners": "true" if model.cfg.align_corners else "false",
+                   "ppm": "exact adaptive average pooling as MatMul"},
+        )
+        proto.producer_name, proto.producer_version = "fastscnn-edge", __version__
+        proto.doc_string = f"Fast-SCNN ({arch}) head={spec.head} input={spec.input_format}"
+        write_onnx_meta(proto, meta)
+        onnx.checker.check_model(proto, full_check=True)
+        data = proto.SerializeToString()
+        validation: Dict[str, float] = {}
+        if validate:
+            sizes = [tuple(spec.res)]
+            if spec.dynamic:  # a second size proves the graph is not tied to the traced one
+                sizes.append((spec.res[0] + 32, spec.res[1] + 64))
+            for i, r in enumerate(sizes):
+                v = validate_against_torch(module, data, spec, r, mean, std)
+                _check_bars(v, spec)
+                if i == 0:
+                    validation = v
+                else:
+                    validation.update({f"{k}@{r[0]}x{r[1]}": val for k, val in v.items() if k not in ("height", "width")})
+        with atomic_path(out_path) as tmp:
+            tmp.write_bytes(data)
+    finally:
+        model.set_exact_export(False)
+    counts: Dict[str, int] = {}
+    for n in proto.graph.node:
+        counts[n.op_type] = counts.get(n.op_type, 0) + 1
+    return ExportResult(out_path, meta, validation, time.perf_counter() - t0, counts)
+
+
+def _simplify(proto):  # noqa: ANN001, ANN202
+    """onnxslim (constant folding, dead-node and Identity removal); onnxsim where onnxslim is absent."""
+    try:
+        import onnxslim
+    except ImportError:
+        try:
+            import onnxsim
+
+            simplified, ok = onnxsim.simplify(proto)
+            return simplified if ok else proto
+        except ImportError:
+            return proto
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return onnxslim.slim(proto)
+
+
+def export_defaults(*, weights: Optional[Path] = None, arch: Optional[str] = None, head: str = "cls",
+                    resolutions: Optional[List[Tuple[int, int]]] = None, **kwargs) -> List[ExportResult]:  # noqa: ANN003
+    """Export ``resolutions`` (default: the paper's three) to their default paths."""
+    from fastscnn_edge import PAPER_RESOLUTIONS
+    from fastscnn_edge.checkpoint import resolve_model
+
+    model, ckpt = resolve_model(weights, arch)
+    results = []
+    for res in resolutions or [tuple(r) for r in PAPER_RESOLUTIONS]:
+        spec = ExportSpec(arch=arch, weights=weights, head=head, res=tuple(res), **kwargs)  # type: ignore[arg-type]
+        results.append(export_onnx(spec, model=model, checkpoint=ckpt))
+    return results
