@@ -48,7 +48,8 @@ class Checkpoint:
 
         cfg = get_config(self.arch, self.num_classes)
         if self.config:
-            known = {k: v for k, v in self.config.items() if k in ArchConfig.__dataclass_fields__}
+            known = {k: v for k, v in self.config.items()
+                     if k in ArchConfig.__dataclass_fields__ and k not in ("name", "num_classes")}
             cfg = replace(cfg, **known)
         from fastscnn_edge.model import FastSCNN
 
@@ -56,6 +57,14 @@ class Checkpoint:
         sd = dict(self.state_dict)
         if not aux:
             sd = {k: v for k, v in sd.items() if not k.startswith("aux_")}
+        own = model.state_dict()
+        wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in sd.items()
+                 if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]
+        if wrong:
+            raise UserError(
+                f"checkpoint does not fit the {self.arch!r} architecture with {self.num_classes} classes: "
+                f"{len(wrong)} tensors have other shapes (e.g. {'; '.join(wrong[:2])}).",
+                fix="pass the checkpoint's own --arch and class count, or re-import it with `fastscnn-edge import-weights`.")
         missing, unexpected = model.load_state_dict(sd, strict=False)
         if aux:
             missing = [k for k in missing if not k.startswith("aux_")]
@@ -82,7 +91,7 @@ def state_sha256(state_dict: Dict[str, "object"]) -> str:
         h.update(name.encode())
         h.update(str(t.dtype).encode())
         h.update(str(tuple(t.shape)).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 

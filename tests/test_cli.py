@@ -1,0 +1,112 @@
+"""The CLI shell: lazy heavy imports, one-line errors, exit codes, export end to end."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+BLOCKER = textwrap.dedent("""
+    import sys, importlib.abc
+    BLOCKED = {"torch", "tensorrt", "torchvision"}
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked by test)", name=name)
+            return None
+    sys.meta_path.insert(0, Block())
+""")
+
+
+def _run_blocked(code: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCKER + textwrap.dedent(code), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_help_and_import_work_without_torch_and_tensorrt():
+    p = _run_blocked("""
+        import fastscnn_edge, fastscnn_edge.backends, fastscnn_edge.metadata, fastscnn_edge.preprocess
+        from fastscnn_edge.cli import main
+        assert "torch" not in sys.modules and "tensorrt" not in sys.modules
+        sys.argv = ["fastscnn-edge", "--help"]
+        main(["--help"])
+    """)
+    assert p.returncode == 0, p.stderr
+    assert "export" in p.stdout and "Usage" in p.stdout
+
+
+def test_every_subcommand_help_works_without_torch():
+    from fastscnn_edge.cli import app, COMMAND_MODULES  # noqa: F401
+
+    import typer.main
+
+    names = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    assert "export" in names
+    for name in names:
+        p = _run_blocked(f"""
+            from fastscnn_edge.cli import main
+            main([{name!r}, "--help"])
+        """)
+        assert p.returncode == 0, (name, p.stderr[-2000:])
+        assert "torch" not in p.stderr
+
+
+def test_runtime_path_runs_an_onnx_without_torch(tmp_path):
+    """The Jetson path: load and run an exported model with torch blocked."""
+    from fastscnn_edge.export import ExportSpec, export_onnx
+
+    r = export_onnx(ExportSpec(head="cls", res=(64, 128), input_format="bgr8", output=tmp_path / "m.onnx"))
+    p = _run_blocked(f"""
+        import numpy as np
+        from fastscnn_edge.backends import load_runner
+        with load_runner({str(r.path)!r}) as run:
+            x = run.preprocess(np.zeros((100, 150, 3), np.uint8))
+            y = run(x)
+        assert y.shape == (1, 64, 128) and y.dtype == np.uint8, (y.shape, y.dtype)
+        assert "torch" not in sys.modules
+        print("ok", run.description)
+    """)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("ok onnxruntime")
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fastscnn_edge", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+
+
+@pytest.mark.parametrize("args, needle, code", [
+    (["export", "--res", "100x200"], "not a multiple of 32", 2),
+    (["export", "--head", "argmax"], "unknown head", 2),
+    (["export", "--input", "nv12"], "unknown input format", 2),
+    (["export", "--weights", "missing.pt"], "does not exist", 2),
+    (["export", "--bogus"], "No such option", 2),
+    (["export", "--res", "64x128", "-o", "/proc/forbidden/x.onnx"], "Fix:", 2),
+])
+def test_bad_input_gives_one_line_and_no_traceback(tmp_path, args, needle, code):
+    p = _cli(*args, cwd=tmp_path)
+    assert p.returncode == code, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], p.stderr
+    assert "Traceback" not in p.stderr
+    assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").iterdir())
+
+
+def test_debug_variable_shows_traceback(tmp_path):
+    import os
+
+    p = subprocess.run([sys.executable, "-m", "fastscnn_edge", "export", "--res", "100x200"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(REPO), "FASTSCNN_EDGE_DEBUG": "1"})
+    assert p.returncode != 0 and "Traceback" in p.stderr
+
+
+def test_export_cli_writes_where_the_next_command_looks(tmp_path):
+    p = _cli("export", "--res", "64x128", "--head", "prob", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "artifacts" / "fastscnn_paper_prob_64x128.onnx"
+    assert out.exists()
+    assert "max |diff|" in p.stdout and "next: fastscnn-edge build-engine" in p.stdout
