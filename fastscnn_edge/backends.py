@@ -243,9 +243,15 @@ def artifact_kind(path: Path) -> str:
 
 
 def tensorrt_available() -> bool:
+    """True where a real TensorRT Python package is installed (without importing it).
+
+    ``tensorrt-stubs`` installs a ``tensorrt/`` folder holding only ``.pyi`` files, which imports
+    as an empty namespace package: that is not TensorRT.
+    """
     import importlib.util
 
-    return importlib.util.find_spec("tensorrt") is not None
+    spec = importlib.util.find_spec("tensorrt")
+    return spec is not None and spec.origin not in (None, "namespace")
 
 
 def load_runner(

@@ -8,7 +8,6 @@ Markers (declared in pyproject.toml):
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -30,7 +29,9 @@ def _have_cuda() -> tuple[bool, str]:
 
 def pytest_collection_modifyitems(config, items):  # noqa: ANN001
     have_gpu, why_gpu = _have_cuda()
-    have_trt = importlib.util.find_spec("tensorrt") is not None
+    from fastscnn_edge.backends import tensorrt_available
+
+    have_trt = tensorrt_available()  # tensorrt-stubs alone is an empty namespace package, not TensorRT
     for item in items:
         if "gpu" in item.keywords and not have_gpu:
             item.add_marker(pytest.mark.skip(reason=f"needs a CUDA GPU: {why_gpu}"))
