@@ -179,7 +179,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 results.append((group, o, r))
         extra = {"ort_graph_optimization": _graph_opt_levels(onnx("cls", tres), tres, threads, opts),
                  "ort_cls_head_ops_ms": _head_ops(tres, threads, opts),
-                 "ort_cls_nhwc_head_ms": _nhwc_head_runs(onnx("cls", tres), tres, threads, opts)} \
+                 "ort_cls_nhwc_head_ms": _nhwc_head_runs(onnx("cls", tres), tres, threads, opts, args.arch)} \
             if not args.no_cpu and bench._have("onnxruntime") else {}
 
     summary = _target_summary(results, threads, tres)
@@ -284,63 +284,27 @@ def _head_ops(tres: Tuple[int, int], threads: List[int], opts) -> Dict[str, Dict
     return out
 
 
-def nhwc_cls_head(proto):  # noqa: ANN001, ANN201 - onnx.ModelProto in, the same object out
-    """Rewrite the cls head ``Resize (NCHW) -> ArgMax(axis=1)`` as ``Transpose to NHWC at 1/8 ->
-    Resize -> ArgMax(axis=3)``. Same labels: bilinear resizing is per channel, and ArgMax keeps the
-    first maximum in either layout; onnxruntime's ArgMax then reads contiguous channels. Proposed for
-    export.py; here it measures what that change would give. Unchanged when the pattern is absent."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    g = proto.graph
-    inits = {t.name: t for t in g.initializer}
-    consumers: Dict[str, list] = {}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    for idx, r in enumerate(g.node):
-        if r.op_type != "Resize" or len(consumers.get(r.output[0], [])) != 1 or (len(r.input) > 1 and r.input[1]):
-            continue
-        a = consumers[r.output[0]][0]
-        if a.op_type != "ArgMax" or next((at.i for at in a.attribute if at.name == "axis"), 0) != 1:
-            continue
-        p = r.name or "head"
-        new = [helper.make_node("Transpose", [r.input[0]], [f"{p}_nhwc_in"], perm=[0, 2, 3, 1], name=f"{p}_nhwc_t")]
-        ins = [f"{p}_nhwc_in", "", "", ""]
-        slot = 3 if len(r.input) > 3 and r.input[3] else 2  # sizes, else scales: both permuted like the data
-        if r.input[slot] in inits:  # static: permute the constant
-            v = numpy_helper.to_array(inits[r.input[slot]])
-            g.initializer.append(numpy_helper.from_array(v[[0, 2, 3, 1]], f"{p}_nhwc_shape"))
-        else:  # dynamic: permute at run time
-            g.initializer.append(helper.make_tensor(f"{p}_nhwc_perm", TensorProto.INT64, [4], [0, 2, 3, 1]))
-            new.append(helper.make_node("Gather", [r.input[slot], f"{p}_nhwc_perm"], [f"{p}_nhwc_shape"], axis=0,
-                                        name=f"{p}_nhwc_gather"))
-        ins[slot] = f"{p}_nhwc_shape"
-        del r.input[:]
-        r.input.extend(ins[:slot + 1])
-        for at in a.attribute:
-            if at.name == "axis":
-                at.i = 3
-        for k, n in enumerate(new):
-            g.node.insert(idx + k, n)
-        for vi in [v for v in g.value_info if v.name == r.output[0]]:
-            g.value_info.remove(vi)
-        return proto
-    return proto
-
-
 def _nhwc_head_runs(path: Optional[Path], tres: Tuple[int, int], threads: List[int],
-                    opts) -> Dict[str, Dict[str, float]]:  # noqa: ANN001
-    """The exported cls model as is and with ``nhwc_cls_head``, side by side (median ms), and
-    whether their labels agree on a random input."""
+                    opts, arch: str = "paper") -> Dict[str, Dict[str, float]]:  # noqa: ANN001
+    """The cls head in both layouts export offers (`--cls-layout nchw`: Resize + ArgMax over NCHW;
+    `nhwc`, the default: Transpose at 1/8, Resize, ArgMax over the last axis), side by side on
+    onnxruntime (median ms), and whether their labels agree on a random input."""
     import numpy as np
     import onnx
     import onnxruntime as ort
 
+    from fastscnn_edge.export import ExportSpec, export_onnx, nhwc_cls_head
+
     if path is None:
         return {}
-    model = onnx.load(str(path))
+
+    with tempfile.TemporaryDirectory() as td:  # the same model (seed 0) exported with the NCHW head
+        nchw = Path(td) / "nchw.onnx"
+        export_onnx(ExportSpec(arch=arch, head="cls", res=tres, output=nchw, cls_layout="nchw"), validate=False)
+        model = onnx.load(str(nchw))
     before = model.SerializeToString()
-    after = nhwc_cls_head(model).SerializeToString()
+    nhwc_cls_head(model)
+    after = model.SerializeToString()
     x = np.random.default_rng(0).standard_normal((1, 3, *tres), dtype=np.float32)
     out: Dict[str, Dict[str, float]] = {}
     for th in threads:
@@ -348,7 +312,7 @@ def _nhwc_head_runs(path: Optional[Path], tres: Tuple[int, int], threads: List[i
         so.intra_op_num_threads, so.inter_op_num_threads = th, 1
         row: Dict[str, float] = {}
         labels = []
-        for name, data in (("as_exported", before), ("nhwc_head", after)):
+        for name, data in (("nchw_head", before), ("nhwc_head", after)):
             sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
             name_in = sess.get_inputs()[0].name
             labels.append(sess.run(None, {name_in: x})[0])
@@ -429,14 +393,14 @@ def _markdown(doc, results) -> str:  # noqa: ANN001
                 lines.append(f"| {th} | " + " | ".join(f"{v:.2f}" for v in row.values()) + " |")
         nh = doc["diagnostics"].get("ort_cls_nhwc_head_ms")
         if nh:
-            lines += ["", "Proposed export change (`nhwc_cls_head`: Transpose to NHWC at 1/8, Resize, ArgMax over the "
-                      "last axis), onnxruntime cls median ms:", "",
-                      "| threads | as exported | NHWC head | label agreement | ratio to torch cls with it |",
+            lines += ["", "cls head layout (`export --cls-layout`; nhwc, the default: Transpose to NHWC at 1/8, Resize, "
+                      "ArgMax over the last axis), onnxruntime cls median ms:", "",
+                      "| threads | NCHW head | NHWC head (default) | label agreement | ratio to torch cls with NHWC |",
                       "|---:|---:|---:|---:|---:|"]
             for th, row in nh.items():
                 v = tgt["by_threads"].get(th)
                 rt = f"{v['torch_cls_median_ms'] / row['nhwc_head']:.2f}" if v else "-"
-                lines.append(f"| {th} | {row['as_exported']:.2f} | {row['nhwc_head']:.2f} | "
+                lines.append(f"| {th} | {row['nchw_head']:.2f} | {row['nhwc_head']:.2f} | "
                              f"{100 * row['label_agreement']:.2f} % | {rt} |")
         heads = doc["diagnostics"].get("ort_cls_head_ops_ms")
         if heads:

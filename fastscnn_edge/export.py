@@ -23,6 +23,7 @@ from fastscnn_edge.metadata import HEADS, INPUT_FORMATS, LABEL_DTYPES, ModelMeta
 # Acceptance bars (issue #2): against PyTorch on the same input.
 PROB_MAX_ABS_DIFF = 1e-4
 CLS_MIN_AGREEMENT = 0.9999
+CLS_LAYOUTS = ("nhwc", "nchw")
 MIN_OPSET, MAX_OPSET = 13, 20  # 17 is the newest TensorRT 8.6's parser takes
 
 
@@ -39,6 +40,7 @@ class ExportSpec:
     output: Optional[Path] = None
     num_classes: int = 19
     simplify: bool = True
+    cls_layout: str = "nhwc"  # cls head: upsample + argmax over NHWC (same labels, ~2x faster on CPU)
 
     def check(self) -> None:
         from fastscnn_edge.paths import parse_resolution
@@ -52,6 +54,8 @@ class ExportSpec:
         if not MIN_OPSET <= int(self.opset) <= MAX_OPSET:
             raise UserError(f"opset {self.opset} is outside {MIN_OPSET}..{MAX_OPSET}.",
                             fix="use --opset 17 (TensorRT 8.6 parses up to 17; 10.x and 11.x take newer).")
+        if self.cls_layout not in CLS_LAYOUTS:
+            raise UserError(f"unknown cls head layout {self.cls_layout!r}.", fix=f"use one of: {', '.join(CLS_LAYOUTS)}.")
         parse_resolution(f"{self.res[0]}x{self.res[1]}")  # multiple of 32
 
 
@@ -211,6 +215,9 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
         proto = onnx.load_from_string(buf.getvalue())
         if spec.simplify:
             proto = _simplify(proto)
+        cls_layout = "nchw"
+        if spec.head == "cls" and spec.cls_layout == "nhwc" and nhwc_cls_head(proto):
+            cls_layout = "nhwc"
         meta = ModelMeta(
             arch=arch, head=spec.head, input_format=spec.input_format,
             resolution=None if spec.dynamic else tuple(spec.res),  # type: ignore[arg-type]
@@ -224,7 +231,8 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
             weights_source=(checkpoint.source if checkpoint is not None else "random initialisation (seed 0)"),
             toolkit_version=__version__,
             extra={"opset": str(spec.opset), "align_corners": "true" if model.cfg.align_corners else "false",
-                   "ppm": "exact adaptive average pooling as MatMul"},
+                   "ppm": "exact adaptive average pooling as MatMul",
+                   **({"cls_head_layout": cls_layout} if spec.head == "cls" else {})},
         )
         proto.producer_name, proto.producer_version = "fastscnn-edge", __version__
         proto.doc_string = f"Fast-SCNN ({arch}) head={spec.head} input={spec.input_format}"
@@ -251,6 +259,56 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
     for n in proto.graph.node:
         counts[n.op_type] = counts.get(n.op_type, 0) + 1
     return ExportResult(out_path, meta, validation, time.perf_counter() - t0, counts)
+
+
+def nhwc_cls_head(proto) -> bool:  # noqa: ANN001 - onnx.ModelProto, rewritten in place
+    """Rewrite the cls head ``Resize (NCHW) -> ArgMax(axis=1)`` as ``Transpose to NHWC at 1/8 ->
+    Resize -> ArgMax(axis=3)``; True where the pattern was found and rewritten.
+
+    The labels are the same: bilinear resizing is per channel, and ArgMax keeps the first maximum
+    in either layout (the export validation checks it against PyTorch). The transpose runs on the
+    1/8-resolution logits, and ArgMax then reads contiguous channels: on onnxruntime CPU this
+    halves the head's time (benchmarks/results: Resize 10.7 ms + ArgMax 8.6 ms at 512x1024).
+    TensorRT's resize layer works on the innermost dimensions, which NHWC keeps spatial.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = proto.graph
+    inits = {t.name: t for t in g.initializer}
+    consumers: Dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    for idx, r in enumerate(g.node):
+        if r.op_type != "Resize" or len(consumers.get(r.output[0], [])) != 1 or (len(r.input) > 1 and r.input[1]):
+            continue
+        a = consumers[r.output[0]][0]
+        attrs = {at.name: at.i for at in a.attribute}
+        if a.op_type != "ArgMax" or attrs.get("axis", 0) != 1 or attrs.get("keepdims", 1) != 0:
+            continue
+        p = r.name or "head"
+        new = [helper.make_node("Transpose", [r.input[0]], [f"{p}_nhwc_in"], perm=[0, 2, 3, 1], name=f"{p}_nhwc_t")]
+        ins = [f"{p}_nhwc_in", "", "", ""]
+        slot = 3 if len(r.input) > 3 and r.input[3] else 2  # sizes, else scales: both permuted like the data
+        if r.input[slot] in inits:  # static: permute the constant
+            v = numpy_helper.to_array(inits[r.input[slot]])
+            g.initializer.append(numpy_helper.from_array(v[[0, 2, 3, 1]], f"{p}_nhwc_shape"))
+        else:  # dynamic: permute at run time
+            g.initializer.append(helper.make_tensor(f"{p}_nhwc_perm", TensorProto.INT64, [4], [0, 2, 3, 1]))
+            new.append(helper.make_node("Gather", [r.input[slot], f"{p}_nhwc_perm"], [f"{p}_nhwc_shape"], axis=0,
+                                        name=f"{p}_nhwc_gather"))
+        ins[slot] = f"{p}_nhwc_shape"
+        del r.input[:]
+        r.input.extend(ins[:slot + 1])
+        for at in a.attribute:
+            if at.name == "axis":
+                at.i = 3
+        for k, n in enumerate(new):
+            g.node.insert(idx + k, n)
+        for vi in [v for v in g.value_info if v.name == r.output[0]]:
+            g.value_info.remove(vi)
+        return True
+    return False
 
 
 def _simplify(proto):  # noqa: ANN001, ANN202

@@ -157,3 +157,28 @@ def test_acceptance_all_paper_resolutions(artifacts, arch):
                 assert r.validation["max_abs_diff"] <= 1e-4
             else:
                 assert r.validation["pixel_agreement"] >= 0.9999
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_nhwc_cls_head_gives_the_labels_of_the_nchw_head(tmp_path, dynamic):
+    spec = dict(head="cls", res=(64, 128), dynamic=dynamic, input_format="rgb8")
+    nhwc = export_onnx(ExportSpec(**spec, output=tmp_path / "nhwc.onnx"))
+    nchw = export_onnx(ExportSpec(**spec, cls_layout="nchw", output=tmp_path / "nchw.onnx"))
+    assert nhwc.meta.extra["cls_head_layout"] == "nhwc" and nchw.meta.extra["cls_head_layout"] == "nchw"
+    g = onnx.load(str(nhwc.path)).graph
+    argmax = next(n for n in g.node if n.op_type == "ArgMax")
+    assert next(a.i for a in argmax.attribute if a.name == "axis") == 3
+    assert nhwc.op_counts.get("Transpose", 0) == nchw.op_counts.get("Transpose", 0) + 1
+    rng = np.random.default_rng(5)
+    for h, w in ((64, 128), (96, 192)) if dynamic else ((64, 128),):
+        x = rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)
+        a = _ort(nhwc.path).run(None, {"frames": x})[0]
+        b = _ort(nchw.path).run(None, {"frames": x})[0]
+        assert a.shape == (1, h, w) and a.dtype == np.uint8
+        assert (a == b).mean() >= 0.9999
+
+
+def test_unknown_cls_layout_is_refused_before_work(tmp_path):
+    with pytest.raises(UserError, match="cls head layout"):
+        export_onnx(ExportSpec(cls_layout="nhcw", res=(64, 128), output=tmp_path / "m.onnx"))
+    assert not (tmp_path / "m.onnx").exists()

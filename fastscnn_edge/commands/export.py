@@ -18,6 +18,7 @@ def export_cmd(
     dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic batch/height/width (validated at --res and one more size)."),
     input_format: str = typer.Option("float", "--input", help="float: normalized NCHW float32; rgb8/bgr8: NHWC uint8 frames, normalized in the graph."),
     labels: str = typer.Option("uint8", "--labels", help="Label dtype of the cls head: uint8 | int32 | int64."),
+    cls_layout: str = typer.Option("nhwc", "--cls-layout", help="cls head: nhwc (upsample + argmax over channels-last, same labels, faster) | nchw."),
     opset: int = typer.Option(17, "--opset", help="ONNX opset (17: the newest TensorRT 8.6 parses)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output .onnx (one resolution) or folder (several). Default: ./artifacts/."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip the onnxruntime-vs-PyTorch check (not recommended)."),
@@ -38,7 +39,8 @@ def export_cmd(
         raise UserError(f"-o {output} names one file, but {len(resolutions)} resolutions were asked for.",
                         fix="pass a folder with -o, or a single --res.")
     # Check the cheap options before loading anything.
-    ExportSpec(arch=arch, head=head, res=resolutions[0], input_format=input_format, labels=labels, opset=opset).check()
+    ExportSpec(arch=arch, head=head, res=resolutions[0], input_format=input_format, labels=labels, opset=opset,
+               cls_layout=cls_layout).check()
     t0 = time.perf_counter()
     with console.status("loading the model ..."):
         model, ckpt = resolve_model(weights, arch)
@@ -51,7 +53,7 @@ def export_cmd(
         else:
             out = output / f"{stem(model.cfg.name, head, r)}{'_dynamic' if dynamic else ''}.onnx"
         spec = ExportSpec(arch=arch, weights=weights, head=head, res=r, dynamic=dynamic, input_format=input_format,
-                          labels=labels, opset=opset, output=out)
+                          labels=labels, opset=opset, output=out, cls_layout=cls_layout)
         with console.status(f"exporting {r[0]}x{r[1]} and validating against PyTorch ..."):
             result = export_onnx(spec, model=model, checkpoint=ckpt, validate=not no_validate)
         v = result.validation
