@@ -34,7 +34,10 @@ def print_table(results: Sequence, console=None) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    if console is None:  # piped or logged: wide enough that the columns are not cut to "onn…"
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=170)
     table = Table(title="fastscnn-edge bench (batch 1; times in ms)", show_lines=False)
     gpu_cols = [(name, attr) for name, attr in (("GPU", "gpu_compute"), ("H2D", "h2d"), ("D2H", "d2h"))
                 if any(getattr(r, attr) is not None for r in results)]
