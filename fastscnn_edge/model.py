@@ -48,7 +48,7 @@ class ArchConfig:
 
     name: str
     conv1_padding: int = 1
-    """Padding of the first 3x3 stride-2 conv (Tramac and mmseg use 0)."""
+    """Padding of the first 3x3 stride-2 conv (Tramac uses 0; mmseg uses 1 since its PR #606, the layout of its checkpoint)."""
     dsconv_dw_relu: bool = False
     """ReLU between depthwise and pointwise conv in every DSConv (the paper omits it; Tramac has it)."""
     ffm_dilation: int = 4
@@ -72,7 +72,7 @@ VARIANTS: Dict[str, ArchConfig] = {
         align_corners=True,
     ),
     "mmseg": ArchConfig(
-        "mmseg", conv1_padding=0, dsconv_dw_relu=False, ffm_dilation=1, ffm_pw_bias=False,
+        "mmseg", conv1_padding=1, dsconv_dw_relu=False, ffm_dilation=1, ffm_pw_bias=False,
         ppm_project_kernel=3, align_corners=False,
     ),
 }
