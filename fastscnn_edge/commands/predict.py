@@ -1,0 +1,43 @@
+"""`fastscnn-edge predict`: segment images, folders, videos or a camera."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def predict_cmd(
+    artifact: Path = typer.Argument(..., help="A .onnx file, a TensorRT .engine, or a native .pt checkpoint."),
+    inputs: List[str] = typer.Argument(..., help="Image files, folders of images, video files, or a camera index (0, 1, ...)."),
+    out: Path = typer.Option(Path("predictions"), "--out", "-o", help="Output folder."),
+    out_format: str = typer.Option("color", "--format", "-f",
+                                   help="color | overlay | trainids | cityscapes-labelids (named for the official Cityscapes evaluation)."),
+    res: Optional[str] = typer.Option(None, "--res", "-r", help="HxW: required for checkpoints (default 1024x2048) and dynamic ONNX."),
+    backend: str = typer.Option("auto", "--backend", "-b", help="auto | tensorrt | onnxruntime | torch."),
+    device: str = typer.Option("auto", "--device", "-d", help="auto | cpu | cuda."),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="CPU threads for the runtime."),
+    max_frames: Optional[int] = typer.Option(None, "--frames", help="Stop each video/camera after N frames (a camera otherwise runs until Ctrl-C)."),
+) -> None:
+    """Segment inputs of any size (resized to the artifact's resolution, labels mapped back)."""
+    from fastscnn_edge.errors import UserError
+    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.predict import OUTPUT_FORMATS, predict
+
+    if out_format not in OUTPUT_FORMATS:  # before loading the model
+        raise UserError(f"unknown output format {out_format!r}.", fix=f"use one of: {', '.join(OUTPUT_FORMATS)}.")
+    result = predict(artifact, inputs, out, out_format, backend=backend, device=device,
+                     res=parse_resolution(res) if res else None, threads=threads, max_frames=max_frames)
+    parts = [f"{result.images} image(s)"] + ([f"{result.frames} video frame(s)"] if result.frames else [])
+    if result.skipped:
+        parts.append(f"{len(result.skipped)} unreadable skipped")
+    for path, fps in result.video_fps.items():
+        typer.echo(f"{path}: {fps:.1f} fps")
+    nxt = (f"  -> next: CITYSCAPES_DATASET=<cityscapes root> CITYSCAPES_RESULTS={out} csEvalPixelLevelSemanticLabeling"
+           if out_format == "cityscapes-labelids" else "")
+    typer.echo(f"predicted {', '.join(parts)} in {result.seconds:.1f} s -> {out}/{nxt}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict_cmd)
