@@ -1,0 +1,59 @@
+"""`fastscnn-edge build-engine`: ONNX -> TensorRT engine (+ sidecar JSON), one per ONNX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from fastscnn_edge.errors import UserError
+
+
+def build_engine_cmd(
+    onnx: Optional[List[Path]] = typer.Argument(None, help="ONNX file(s). Default: what `fastscnn-edge export` wrote (artifacts/)."),
+    fp32: bool = typer.Option(False, "--fp32", help="FP32 engine."),
+    fp16: bool = typer.Option(False, "--fp16", help="FP16 engine (default; INT8 for a Q/DQ ONNX): builder flag on 8.x, FP16 ONNX on 10.x/11.x."),
+    int8: bool = typer.Option(False, "--int8", help="INT8 engine from a Q/DQ ONNX (or made from --calib images)."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (folder or list file) for --int8 without a Q/DQ ONNX."),
+    res: Optional[List[str]] = typer.Option(None, "--res", "-r", help="HxW, repeatable. Static ONNX: must match; dynamic ONNX: one profile each."),
+    target: str = typer.Option("auto", "--target", help="auto | titan-xp | jetson-orin | jetson-xavier | desktop."),
+    dla: Optional[int] = typer.Option(None, "--dla", help="DLA core (Jetson AGX Orin/Xavier), with GPU fallback."),
+    workspace: Optional[float] = typer.Option(None, "--workspace", help="Builder workspace limit in GiB (default: TensorRT's)."),
+    timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="Timing cache file: read if present, updated after the build."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output .engine (one ONNX). Default: artifacts/engines/."),
+) -> None:
+    """Build TensorRT engines; the capability table refuses what this TensorRT/GPU cannot do, before any work."""
+    from fastscnn_edge.paths import DEFAULT_ARCH, DEFAULT_HEAD, parse_resolutions
+    from fastscnn_edge.trt.build import build_engine, default_onnx_inputs, prepare
+
+    chosen = [name for name, on in (("fp32", fp32), ("fp16", fp16), ("int8", int8)) if on]
+    if len(chosen) > 1:
+        raise UserError(f"--{' and --'.join(chosen)} were both given.", fix="pick one of --fp32, --fp16, --int8.")
+    precision = chosen[0] if chosen else None  # default: int8 for a Q/DQ ONNX, else fp16
+    resolutions = parse_resolutions(res) if res else []
+    if onnx:
+        sources, per_file_res = list(onnx), resolutions
+    else:  # the default exports, one static file per resolution
+        sources = default_onnx_inputs(DEFAULT_ARCH, DEFAULT_HEAD, resolutions or parse_resolutions(None))
+        per_file_res = []
+    if output is not None and len(sources) > 1:
+        raise UserError(f"-o {output} names one engine, but {len(sources)} ONNX files were given.",
+                        fix="build them one at a time with -o.")
+    precisions = [precision or _default_precision(src) for src in sources]
+    for src, prec in zip(sources, precisions):  # check every input before building the first one
+        prepare(src, output, prec, per_file_res, target, dla, workspace, calib)
+    for src, prec in zip(sources, precisions):
+        result = build_engine(src, output, prec, per_file_res, target, dla, workspace, timing_cache, calib,
+                              log=lambda m: typer.echo(m, err=True))
+        typer.echo(result.summary())
+
+
+def _default_precision(src: Path) -> str:
+    from fastscnn_edge.trt.onnx_check import onnx_kind
+
+    return "int8" if src.is_file() and onnx_kind(src) == "qdq" else "fp16"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build-engine")(build_engine_cmd)

@@ -1,0 +1,273 @@
+"""``build_engine``: ONNX -> TensorRT engine + sidecar, decided by the capability table first.
+
+Order: arguments -> capability plan (refuse before any work) -> ONNX checks -> TensorRT present?
+-> precision-explicit ONNX (convert through ``fastscnn_edge.quantize`` where missing) -> build
+(progress; Ctrl-C stops it) -> engine and sidecar written atomically -> one result line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+from fastscnn_edge.errors import MissingDependency, UserError
+from fastscnn_edge.trt.capability import PRECISIONS, Environment, Plan, decide, resolve_target
+
+Resolution = Tuple[int, int]
+Log = Callable[[str], None]
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    sidecar: Path
+    precision: str
+    resolutions: List[Resolution]
+    seconds: float
+    size: int
+    plan: Plan
+    warnings: List[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The one line a finished build prints: what, where, how large, how long, what next."""
+        from fastscnn_edge.fileio import human_size
+
+        res = ", ".join(f"{h}x{w}" for h, w in self.resolutions)
+        return (f"built {self.path} ({self.precision}, {res}) {human_size(self.size)} in {self.seconds:.1f} s "
+                f"-> next: fastscnn-edge bench {self.path}")
+
+
+@dataclass
+class Prepared:
+    """Everything decided before TensorRT is touched (what ``--dry`` checks and tests inspect)."""
+
+    onnx: Path
+    precision: str
+    plan: Plan
+    env: Environment
+    resolutions: List[Resolution]
+    static: bool
+    out: Path
+    problems: List[str]
+
+
+def prepare(onnx: Path, out: Optional[Path], precision: str, res_list: Sequence[Resolution], target: str,
+            dla: Optional[int], workspace_gib: Optional[float], calib: Optional[Path],
+            detected: Optional[Environment] = None) -> Prepared:
+    """Validate the arguments and decide the plan; raise UserError on anything wrong. No side effects."""
+    from fastscnn_edge.metadata import read_onnx_meta
+    from fastscnn_edge.paths import default_engine
+    from fastscnn_edge.trt.onnx_check import check_onnx, onnx_kind
+
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}.", fix="use --fp32, --fp16 or --int8.")
+    if workspace_gib is not None and not workspace_gib > 0:
+        raise UserError(f"--workspace {workspace_gib} GiB is not positive.", fix="pass e.g. --workspace 2.")
+    if calib is not None and not Path(calib).exists():
+        raise UserError(f"calibration data {calib} does not exist.", fix="pass a folder of images or a text file listing them.")
+    if calib is not None and precision != "int8":
+        raise UserError("--calib is for --int8 only.", fix="add --int8, or drop --calib.")
+    onnx = Path(onnx)
+    if not onnx.is_file():
+        raise UserError(f"{onnx} does not exist.", fix="export it first: fastscnn-edge export")
+    meta = read_onnx_meta(onnx)
+    kind = onnx_kind(onnx)
+    env = resolve_target(target, detected)
+    plan = decide(env, precision, kind, dla=dla, have_calibration=calib is not None)
+    static = meta.resolution is not None
+    resolutions = _resolutions(onnx, meta.resolution, res_list)
+    problems = check_onnx(onnx, generation=plan.generation, static=static, int8=(kind == "qdq"))
+    if out is None:
+        out = default_engine(meta.arch, meta.head, resolutions[0], precision)
+        if len(resolutions) > 1:  # one engine, one profile per size
+            sizes = "_".join(f"{h}x{w}" for h, w in resolutions)
+            out = out.with_name(f"fastscnn_{meta.arch}_{meta.head}_{sizes}.{precision}.engine")
+    return Prepared(onnx, precision, plan, env, resolutions, static, Path(out), problems)
+
+
+def _resolutions(onnx: Path, built: Optional[Tuple[int, int]], asked: Sequence[Resolution]) -> List[Resolution]:
+    if built is not None:
+        wrong = [r for r in asked if tuple(r) != tuple(built)]
+        if wrong:
+            h, w = wrong[0]
+            raise UserError(f"{onnx.name} has a fixed {built[0]}x{built[1]} input, not {h}x{w}.",
+                            fix=f"export that size (fastscnn-edge export --res {h}x{w}) or export with --dynamic.")
+        return [tuple(built)]  # type: ignore[list-item]
+    if not asked:
+        raise UserError(f"{onnx.name} has a dynamic input size.", fix="pass --res HxW (repeatable: one profile per size).")
+    return [tuple(r) for r in dict.fromkeys(tuple(r) for r in asked)]  # type: ignore[misc]
+
+
+def detect_environment() -> Environment:
+    """TensorRT version and the current GPU (needs TensorRT and a CUDA backend)."""
+    from fastscnn_edge.cuda_buffers import device_info
+    from fastscnn_edge.trt import api
+
+    version = api.version()
+    dev = device_info()
+    return Environment(version, dev.compute_capability, dev.name, api.num_dla_cores(),
+                       Path("/etc/nv_tegra_release").exists())
+
+
+def build_engine(onnx: Path, out: Optional[Path] = None, precision: str = "fp16",
+                 res_list: Sequence[Resolution] = (), target: str = "auto", dla: Optional[int] = None,
+                 workspace_gib: Optional[float] = None, timing_cache: Optional[Path] = None,
+                 calib: Optional[Path] = None, *, log: Optional[Log] = None) -> BuildResult:
+    """Build one engine from ``onnx``; see the module doc for the order of checks. ``log`` gets warnings."""
+    from fastscnn_edge.backends import tensorrt_available
+
+    say = log or (lambda _m: None)
+    pre = prepare(onnx, out, precision, res_list, target, dla, workspace_gib, calib)  # before any work
+    _refuse_problems(pre)
+    if timing_cache is not None and Path(timing_cache).is_dir():
+        raise UserError(f"--timing-cache {timing_cache} is a folder.", fix="pass a file name, e.g. --timing-cache timing.cache.")
+    shown = set(pre.plan.warnings)
+    for w in pre.plan.warnings:
+        say(f"warning: {w}")
+    if not tensorrt_available():
+        from fastscnn_edge.trt.api import INSTALL_FIX
+
+        raise MissingDependency("TensorRT is not installed; the checks passed, but an engine needs it.", fix=INSTALL_FIX + ".")
+    from fastscnn_edge.fileio import check_writable
+
+    check_writable(pre.out)
+    pre = prepare(onnx, pre.out, precision, res_list, target, dla, workspace_gib, calib, detected=detect_environment())
+    for w in pre.plan.warnings:
+        if w not in shown:
+            say(f"warning: {w}")
+    _refuse_problems(pre)  # the detected TensorRT generation may add problems (e.g. uint8 labels on 8.x)
+    source = _precision_onnx(pre, calib, say)
+    return _build(pre, source, workspace_gib, timing_cache)
+
+
+def _refuse_problems(pre: Prepared) -> None:
+    from fastscnn_edge.trt.onnx_check import format_problems
+
+    if pre.problems:
+        raise UserError(format_problems(pre.onnx, pre.problems), fix="see docs/TENSORRT.md for what TensorRT needs.")
+
+
+def _precision_onnx(pre: Prepared, calib: Optional[Path], say: Log) -> Path:
+    """The ONNX the plan parses: the given one, the ``.fp16``/``.int8`` file beside it, or a new conversion."""
+    from fastscnn_edge.trt.onnx_check import check_onnx, format_problems, onnx_kind
+
+    have = onnx_kind(pre.onnx)
+    if not pre.plan.needs_conversion(have):
+        return pre.onnx
+    suffix = "fp16" if pre.plan.onnx_kind == "fp16" else "int8"
+    base = pre.onnx.name[:-len(".onnx")] if pre.onnx.name.endswith(".onnx") else pre.onnx.stem
+    beside = pre.onnx.with_name(f"{base}.{suffix}.onnx")
+    if beside.exists() and onnx_kind(beside) == pre.plan.onnx_kind:
+        say(f"using {beside} (the {suffix} ONNX beside {pre.onnx.name})")
+        return beside
+    try:
+        from fastscnn_edge.quantize import to_fp16, to_int8
+    except ImportError:
+        raise MissingDependency(f"this build needs the {suffix} ONNX and fastscnn_edge.quantize is not available.",
+                                fix=f"make it with `fastscnn-edge quantize --{suffix}` and pass it to build-engine.") from None
+    say(f"converting {pre.onnx.name} -> {beside.name} ({suffix}) ...")
+    if pre.plan.onnx_kind == "fp16":
+        made = Path(to_fp16(pre.onnx, beside).path)
+    else:
+        assert calib is not None  # the capability table refused INT8 without calibration data
+        made = Path(to_int8(pre.onnx, beside, calib, target="tensorrt").path)
+    problems = check_onnx(made, generation=pre.plan.generation, static=pre.static, int8=(suffix == "int8"),
+                          reference=pre.onnx)
+    if problems:
+        raise UserError(format_problems(made, problems), fix="report this: the converter produced a graph TensorRT rejects.")
+    return made
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels() -> Iterator[threading.Event]:
+    """While building, the first Ctrl-C asks TensorRT to stop (through the progress monitor, 10.x+;
+    8.x finishes the build and then discards it); a second Ctrl-C interrupts at once.
+
+    Raising KeyboardInterrupt inside a TensorRT callback would cross C++ frames, so the first
+    Ctrl-C only sets an event; ``build_serialized`` turns it into KeyboardInterrupt afterwards.
+    """
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: object) -> None:
+        if cancel.is_set() and callable(previous):
+            previous(signum, frame)  # type: ignore[arg-type]
+        cancel.set()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _build(pre: Prepared, source: Path, workspace_gib: Optional[float], timing_cache: Optional[Path]) -> BuildResult:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from fastscnn_edge import __version__
+    from fastscnn_edge.fileio import atomic_path, atomic_write_bytes, sha256_file
+    from fastscnn_edge.metadata import read_onnx_meta
+    from fastscnn_edge.trt import api
+    from fastscnn_edge.trt.sidecar import Sidecar, TensorInfo, sidecar_path, write_sidecar
+
+    meta = read_onnx_meta(pre.onnx)
+    fmt = meta.input_format
+    profiles = [] if pre.static else [((1, h, w, 3) if fmt in ("rgb8", "bgr8") else (1, 3, h, w)) for h, w in pre.resolutions]
+    req = api.BuildRequest(onnx=source, strongly_typed=bool(pre.plan.strongly_typed), flags=list(pre.plan.flags),
+                           profiles=profiles, workspace_bytes=int(workspace_gib * (1 << 30)) if workspace_gib else None,
+                           timing_cache=timing_cache, dla_core=pre.plan.dla_core)
+    t0 = time.perf_counter()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  transient=True) as bar, _ctrl_c_cancels() as cancel:
+        task = bar.add_task(f"building {pre.out.name} (TensorRT picks kernels; minutes) ...", total=None)
+
+        def progress(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{phase[:60]}", completed=done, total=max(total, 1))
+
+        data, cache = api.build_serialized(req, progress=progress, cancel=cancel)
+    seconds = time.perf_counter() - t0
+    with atomic_path(pre.out) as tmp:
+        tmp.write_bytes(data)
+        engine = api.Engine(data)  # read the I/O back from what was built
+        io = [TensorInfo(t.name, "input" if t.is_input else "output", list(t.shape), _np_name(t.dtype))
+              for t in engine.tensors()]
+        meta.precision = pre.precision
+        sidecar = Sidecar(
+            tensorrt_version=pre.env.trt_version or "", gpu_name=pre.env.gpu_name or "",
+            compute_capability=pre.env.compute_capability or (0, 0), precision=pre.precision, io=io,
+            source_onnx=str(source), source_sha256=sha256_file(source),
+            build_options={"plan": pre.plan.to_json(), "resolutions": [list(r) for r in pre.resolutions],
+                           "workspace_gib": workspace_gib, "timing_cache": str(timing_cache) if timing_cache else None,
+                           "target_onnx": str(pre.onnx)},
+            build_seconds=round(seconds, 2), toolkit_version=__version__, meta=meta.to_json())
+        write_sidecar(pre.out, sidecar)
+    if timing_cache is not None and cache is not None:
+        atomic_write_bytes(timing_cache, cache)
+    return BuildResult(pre.out, sidecar_path(pre.out), pre.precision, list(pre.resolutions), seconds,
+                       pre.out.stat().st_size, pre.plan, list(pre.plan.warnings))
+
+
+def _np_name(trt_name: str) -> str:
+    from fastscnn_edge.cuda_buffers import numpy_dtype
+
+    return numpy_dtype(trt_name).name
+
+
+def default_onnx_inputs(arch: str, head: str, resolutions: Sequence[Resolution]) -> List[Path]:
+    """The fp32 ONNX files `fastscnn-edge export` wrote by default for ``resolutions`` that exist."""
+    from fastscnn_edge.paths import default_onnx
+
+    found = [default_onnx(arch, head, tuple(r)) for r in resolutions]  # type: ignore[arg-type]
+    present = [p for p in found if p.exists()]
+    if not present:
+        raise UserError(f"no ONNX given and none found at the default place ({found[0].parent}/).",
+                        fix="run `fastscnn-edge export` first, or pass the ONNX file(s).")
+    return present

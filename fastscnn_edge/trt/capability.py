@@ -1,0 +1,231 @@
+"""The capability table: decide how to build an engine, or refuse with the reason, before any work.
+
+Pure Python (no TensorRT, no GPU), so the decision is made and tested everywhere. Inputs: the
+TensorRT version, the GPU (compute capability, name, DLA cores), the requested precision, the kind
+of ONNX at hand (``fp32`` | ``fp16`` | ``qdq``) and whether calibration data was given. Output: a
+:class:`Plan` naming the ONNX kind to parse, strongly typed or not, the builder flags, and warnings.
+
+The three generations (docs/TENSORRT.md):
+- 8.5 / 8.6: weakly typed; FP16 via ``BuilderFlag.FP16`` on the fp32 ONNX; INT8 via the Q/DQ ONNX
+  plus ``BuilderFlag.INT8``. The only line for Pascal (sm_6x) and JetPack 5 (Xavier).
+- 10.x: strongly typed (``NetworkDefinitionCreationFlag.STRONGLY_TYPED``, since 9.1) from the
+  precision-explicit ONNX; DLA builds stay weakly typed with flags (10.7 is the last 10.x with DLA).
+- 11.x: strongly typed only; no FP16/INT8 builder flags, no calibrators; no DLA in 11.0-11.3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from fastscnn_edge.errors import UserError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+ONNX_KINDS = ("fp32", "fp16", "qdq")
+ComputeCapability = Tuple[int, int]
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    """What a named deployment target is known to have."""
+
+    name: str
+    gpu_name: Optional[str]
+    compute_capability: Optional[ComputeCapability]
+    trt_version: Optional[str]  # the TensorRT its platform ships or tops out at
+    dla_cores: int
+    is_jetson: bool
+    note: str = ""
+
+
+TARGETS: Dict[str, TargetProfile] = {
+    "titan-xp": TargetProfile("titan-xp", "NVIDIA TITAN Xp", (6, 1), "8.6", 0, False,
+                              "Pascal: TensorRT 8.6 is the newest that runs on sm_61"),
+    "jetson-orin": TargetProfile("jetson-orin", "Orin", (8, 7), "10.3", 2, True, "JetPack 6 ships TensorRT 10.3"),
+    "jetson-xavier": TargetProfile("jetson-xavier", "Xavier", (7, 2), "8.5", 2, True, "JetPack 5 ships TensorRT 8.5"),
+    "desktop": TargetProfile("desktop", None, None, None, 0, False, "a discrete GPU; version and GPU detected"),
+}
+TARGET_NAMES = ("auto",) + tuple(TARGETS)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The TensorRT and GPU a build runs on; ``None`` fields are unknown (TensorRT absent)."""
+
+    trt_version: Optional[str] = None
+    compute_capability: Optional[ComputeCapability] = None
+    gpu_name: Optional[str] = None
+    dla_cores: Optional[int] = None
+    is_jetson: bool = False
+
+    @classmethod
+    def from_target(cls, target: str) -> "Environment":
+        """The environment a named target implies (used before TensorRT is known to be present)."""
+        profile = TARGETS.get(target)
+        if profile is None:
+            return cls()
+        dla = profile.dla_cores if (profile.is_jetson or profile.compute_capability) else None
+        return cls(profile.trt_version, profile.compute_capability, profile.gpu_name, dla, profile.is_jetson)
+
+
+@dataclass
+class Plan:
+    """How to build: which ONNX to parse, how to create the network, which builder flags to set."""
+
+    generation: Optional[str]  # "8" | "10" | "11" | None (TensorRT version unknown)
+    precision: str
+    onnx_kind: str  # the ONNX the parser must read: fp32 | fp16 | qdq
+    strongly_typed: Optional[bool]  # None: decided once the TensorRT version is known
+    flags: List[str] = field(default_factory=list)  # BuilderFlag names: FP16, INT8, GPU_FALLBACK
+    dla_core: Optional[int] = None
+    warnings: List[str] = field(default_factory=list)
+
+    def needs_conversion(self, have: str) -> bool:
+        return self.onnx_kind != have
+
+    def to_json(self) -> Dict[str, object]:
+        return {"generation": self.generation, "precision": self.precision, "onnx_kind": self.onnx_kind,
+                "strongly_typed": self.strongly_typed, "flags": list(self.flags), "dla_core": self.dla_core,
+                "warnings": list(self.warnings)}
+
+
+def parse_version(version: str) -> Tuple[int, ...]:
+    """``"10.3.0.30"`` -> ``(10, 3, 0, 30)``; non-numeric tails (``"8.6.1.post1"``) are cut."""
+    parts: List[int] = []
+    for piece in str(version).split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    if not parts:
+        raise UserError(f"cannot read the TensorRT version {version!r}.", fix="check the installed tensorrt package.")
+    return tuple(parts)
+
+
+def generation(version: Optional[str]) -> Optional[str]:
+    """The API generation of a TensorRT version: "8" (8.5/8.6), "10" (9.1 to 10.x), "11" (11+)."""
+    if version is None:
+        return None
+    v = parse_version(version)
+    major, minor = v[0], (v[1] if len(v) > 1 else 0)
+    if major < 8 or (major == 8 and minor < 5) or (major == 9 and minor < 1):
+        raise UserError(f"TensorRT {version} is too old for this toolkit (it needs the named-tensor API of 8.5+).",
+                        fix="install TensorRT 8.6 (Pascal GPUs), 10.x or 11.x; on Jetson use JetPack 5 or newer.")
+    if major == 8:
+        return "8"
+    return "10" if major in (9, 10) else "11"
+
+
+def decide(env: Environment, precision: str, onnx_kind: str, *, dla: Optional[int] = None,
+           have_calibration: bool = False) -> Plan:
+    """Return the build :class:`Plan` for ``env``, or raise :class:`UserError` naming the reason.
+
+    ``onnx_kind`` is the ONNX the user has; the plan's ``onnx_kind`` is the one to parse (the build
+    converts when they differ: fp16 needs a converter, qdq needs calibration data).
+    """
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}.", fix="use --fp32, --fp16 or --int8.")
+    if onnx_kind not in ONNX_KINDS:
+        raise UserError(f"unknown ONNX kind {onnx_kind!r}.", fix=f"use one of: {', '.join(ONNX_KINDS)}.")
+    gen = generation(env.trt_version)
+    cc = env.compute_capability
+    gpu = env.gpu_name or "this GPU"
+    _check_gpu_supported(env, gen)
+    if precision == "int8" and onnx_kind != "qdq" and not have_calibration:
+        raise UserError("INT8 needs a Q/DQ ONNX or calibration images; neither was given.",
+                        fix="pass --calib DIR (hundreds of images from the deployment domain), or an ONNX from "
+                            "`fastscnn-edge quantize --int8`.")
+    if onnx_kind == "qdq" and precision != "int8":
+        raise UserError(f"the ONNX is INT8 Q/DQ, but {precision.upper()} was asked for.",
+                        fix="pass --int8 with a Q/DQ model, or the fp32 ONNX for --fp32/--fp16.")
+    plan = Plan(gen, precision, _onnx_to_parse(gen, precision, onnx_kind), _strongly_typed(gen, dla))
+    if precision == "fp16" and cc is not None and cc[0] == 6 and cc != (6, 0):
+        plan.warnings.append(f"{gpu} (sm_{cc[0]}{cc[1]}) has no fast FP16: an FP16 engine is not faster than "
+                             "FP32 there; INT8 (DP4A) is.")
+    if not plan.strongly_typed and gen is not None:
+        if precision == "fp16":
+            plan.flags.append("FP16")
+        elif precision == "int8":
+            plan.flags.append("INT8")
+            if cc is None or cc >= (7, 0):  # layers left unquantized may use fp16 where it is fast
+                plan.flags.append("FP16")
+    if dla is not None:
+        _plan_dla(plan, env, gen, dla)
+    return plan
+
+
+def _check_gpu_supported(env: Environment, gen: Optional[str]) -> None:
+    cc = env.compute_capability
+    if cc is not None and gen in ("10", "11") and cc < (7, 0):
+        name = f"{env.gpu_name} " if env.gpu_name else ""
+        raise UserError(f"TensorRT {env.trt_version} does not run on {name}sm_{cc[0]}{cc[1]} "
+                        "(Pascal and older need TensorRT 8.6; 10.0 fails with 'Unsupported SM').",
+                        fix="install TensorRT 8.6 for this GPU (pip install 'tensorrt==8.6.*'), or use --target titan-xp "
+                            "on the machine that has it.")
+
+
+def _onnx_to_parse(gen: Optional[str], precision: str, have: str) -> str:
+    if precision == "int8":
+        return "qdq"
+    if precision == "fp32":
+        return "fp32"
+    # FP16: 8.x sets the flag on the fp32 graph (an fp16 graph also parses there); 10/11 need the fp16 graph.
+    if gen == "8":
+        return have if have in ("fp32", "fp16") else "fp32"
+    return "fp16"
+
+
+def _strongly_typed(gen: Optional[str], dla: Optional[int]) -> Optional[bool]:
+    if gen is None:
+        return None
+    if gen == "8":
+        return False
+    if gen == "10":
+        return dla is None  # DLA on 10.x is configured by builder flags, not by network types
+    return True
+
+
+def _plan_dla(plan: Plan, env: Environment, gen: Optional[str], dla: int) -> None:
+    if dla < 0:
+        raise UserError(f"--dla {dla} is negative.", fix="pass a DLA core index: 0 or 1 on Jetson AGX Orin/Xavier.")
+    cores = env.dla_cores
+    if cores is not None and cores == 0:
+        gpu = env.gpu_name or "this GPU"
+        raise UserError(f"{gpu} has no DLA (Deep Learning Accelerator); --dla {dla} cannot be honoured.",
+                        fix="drop --dla, or build on a Jetson AGX Orin/Xavier (--target jetson-orin|jetson-xavier).")
+    if cores is not None and dla >= cores:
+        raise UserError(f"DLA core {dla} does not exist here ({cores} core(s): 0..{cores - 1}).",
+                        fix=f"pass --dla 0{' or --dla 1' if cores > 1 else ''}.")
+    if plan.precision == "fp32":
+        raise UserError("DLA runs FP16 and INT8 only, not FP32.", fix="add --fp16 (or --int8) to the --dla build.")
+    if gen == "10" and env.trt_version is not None and parse_version(env.trt_version)[:2] > (10, 7):
+        raise UserError(f"TensorRT {env.trt_version} has no DLA support (10.7 was the last 10.x release with DLA).",
+                        fix="build DLA engines with the TensorRT of JetPack 6 (10.3), or drop --dla.")
+    if gen == "11" and env.trt_version is not None and parse_version(env.trt_version)[:2] < (11, 4):
+        raise UserError(f"TensorRT {env.trt_version} has no DLA support (absent in 11.0-11.3).",
+                        fix="build DLA engines with the TensorRT of JetPack 6 (10.3), or drop --dla.")
+    plan.dla_core = dla
+    if gen is not None and gen != "11":
+        plan.flags.append("GPU_FALLBACK")  # layers DLA cannot run go to the GPU instead of failing the build
+
+
+def resolve_target(target: str, detected: Optional[Environment]) -> Environment:
+    """Combine a ``--target`` with what was detected; refuse where they contradict each other.
+
+    ``detected`` is None where TensorRT is absent: then the target's profile stands in for the checks
+    that can be made without it (``auto`` and ``desktop`` then know nothing and skip them).
+    """
+    if target not in TARGET_NAMES:
+        raise UserError(f"unknown target {target!r}.", fix=f"use one of: {', '.join(TARGET_NAMES)}.")
+    if detected is None:
+        return Environment.from_target(target)
+    profile = TARGETS.get(target)
+    if profile is None or profile.compute_capability is None:
+        return detected
+    cc = detected.compute_capability
+    if cc is not None and cc != profile.compute_capability:
+        want = profile.compute_capability
+        raise UserError(f"--target {target} expects a GPU with sm_{want[0]}{want[1]}, but this one is "
+                        f"{detected.gpu_name or 'a GPU'} (sm_{cc[0]}{cc[1]}).",
+                        fix="drop --target (auto detects), or build on the target device: engines do not move between GPUs.")
+    return detected

@@ -1,0 +1,197 @@
+"""Run a TensorRT engine as a :class:`fastscnn_edge.backends.Runner`, torch-free.
+
+``open_engine_runner(path, res=None)`` reads the sidecar first (missing: a warning and default
+metadata; mismatched TensorRT or GPU: UserError), deserializes the engine, allocates pinned host
+and device buffers once, and runs on one CUDA stream. ``timed_call`` gives the bench CUDA-event
+times (``gpu_compute``, ``h2d``, ``d2h`` in ms); ``enable_cuda_graph`` captures the enqueue once
+and replays it (cuda-python only).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from fastscnn_edge.backends import IOSpec, Runner
+from fastscnn_edge.errors import UserError
+from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.trt.sidecar import Sidecar, check_compatible, read_sidecar
+
+
+def open_engine_runner(path: str | Path, res: Optional[Tuple[int, int]] = None) -> "EngineRunner":
+    """Open ``path`` (a .engine/.plan) for inference at ``res`` (needed only for dynamic engines)."""
+    from fastscnn_edge.trt import api
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist.", fix="build it first: fastscnn-edge build-engine")
+    api.load()  # MissingDependency before any CUDA work
+    from fastscnn_edge.cuda_buffers import device_info
+
+    sidecar = read_sidecar(path)
+    dev = device_info()
+    version = api.version()
+    if sidecar is None:
+        warnings.warn(f"{path.name} has no sidecar {path.name}.json: cannot check it was built for TensorRT "
+                      f"{version} on {dev.name}; assuming the default preprocessing", stacklevel=2)
+    else:
+        for w in check_compatible(sidecar, version, dev.name, dev.compute_capability):
+            warnings.warn(w, stacklevel=2)
+    return EngineRunner(path, sidecar, res=res, trt_version=version, gpu=dev.name)
+
+
+def _meta_for(sidecar: Optional[Sidecar], in_shape: Tuple[int, ...], in_dtype: str) -> ModelMeta:
+    meta = sidecar.model_meta() if sidecar is not None else ModelMeta()
+    if sidecar is None:  # guess the input format from the tensor: NHWC uint8 frames or NCHW float
+        meta.input_format = "bgr8" if in_dtype == "uint8" else "float"
+    if sidecar is not None and sidecar.precision:
+        meta.precision = sidecar.precision
+    return meta
+
+
+def _spatial(shape: Tuple[int, ...], input_format: str) -> Tuple[int, int]:
+    return (shape[1], shape[2]) if input_format in ("rgb8", "bgr8") else (shape[2], shape[3])
+
+
+class EngineRunner(Runner):
+    """One engine, one execution context, one stream; buffers sized for one resolution."""
+
+    def __init__(self, path: Path, sidecar: Optional[Sidecar], *, res: Optional[Tuple[int, int]],
+                 trt_version: str, gpu: str) -> None:
+        from fastscnn_edge.cuda_buffers import Event, Stream, numpy_dtype
+        from fastscnn_edge.trt import api
+
+        self.engine = api.Engine(path.read_bytes())
+        tensors = self.engine.tensors()
+        inputs = [t for t in tensors if t.is_input]
+        outputs = [t for t in tensors if not t.is_input]
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise UserError(f"{path.name} has {len(inputs)} inputs and {len(outputs)} outputs; Fast-SCNN engines have one each.",
+                            fix="build it from a `fastscnn-edge export` ONNX.")
+        tin, tout = inputs[0], outputs[0]
+        in_dtype, out_dtype = numpy_dtype(tin.dtype), numpy_dtype(tout.dtype)
+        meta = _meta_for(sidecar, tin.shape, in_dtype.name)
+        self._resources: List[Any] = []
+        self.stream = Stream()
+        self._resources.append(self.stream)
+        self.context = self.engine.context()
+        in_shape = self._resolve_input_shape(tin, meta, res)
+        meta.resolution = _spatial(in_shape, meta.input_format)
+        out_shape = self._output_shape(tout.name, tout.shape)
+        self._allocate(tin.name, in_shape, in_dtype, tout.name, out_shape, out_dtype)
+        self.events = [Event() for _ in range(4)]
+        self._resources += self.events
+        self.graph: Any = None
+        super().__init__(
+            backend="tensorrt", device="cuda", meta=meta,
+            io=IOSpec(tin.name, in_shape, in_dtype.name, tout.name, out_shape, out_dtype.name),
+            description=f"TensorRT {trt_version} {meta.precision} on {gpu}",
+            details={"path": str(path), "sidecar": sidecar is not None, "tensor_api": self.engine.tensor_api},
+        )
+
+    def _resolve_input_shape(self, tin: Any, meta: ModelMeta, res: Optional[Tuple[int, int]]) -> Tuple[int, ...]:
+        shape = tuple(tin.shape)
+        if all(d > 0 for d in shape):
+            got = _spatial(shape, meta.input_format)
+            if res is not None and tuple(res) != got:
+                raise UserError(f"the engine was built for {got[0]}x{got[1]}, not {res[0]}x{res[1]}.",
+                                fix=f"build one for that size: fastscnn-edge build-engine --res {res[0]}x{res[1]}")
+            return shape
+        profiles = self.engine.profile_shapes(tin.name)
+        if res is None:
+            if len(profiles) != 1:
+                sizes = ", ".join(f"{_spatial(p, meta.input_format)[0]}x{_spatial(p, meta.input_format)[1]}" for p in profiles)
+                raise UserError(f"the engine takes several sizes ({sizes}).", fix="pass --res HxW.")
+            res = _spatial(profiles[0], meta.input_format)
+        for index, p in enumerate(profiles):
+            if _spatial(p, meta.input_format) == tuple(res):
+                self.context.select_profile(index, self.stream.handle)
+                self.context.set_input_shape(tin.name, p)
+                return p
+        raise UserError(f"the engine has no optimization profile for {res[0]}x{res[1]}.",
+                        fix=f"rebuild it with --res {res[0]}x{res[1]}.")
+
+    def _output_shape(self, name: str, built: Tuple[int, ...]) -> Tuple[int, ...]:
+        if all(d > 0 for d in built):
+            return built
+        return self.context.tensor_shape(name)
+
+    def _allocate(self, in_name: str, in_shape: Tuple[int, ...], in_dtype: np.dtype,
+                  out_name: str, out_shape: Tuple[int, ...], out_dtype: np.dtype) -> None:
+        from fastscnn_edge.cuda_buffers import DeviceBuffer, PinnedHostBuffer, nbytes
+
+        self.h_in = PinnedHostBuffer(in_shape, in_dtype)
+        self.h_out = PinnedHostBuffer(out_shape, out_dtype)
+        self.d_in = DeviceBuffer(nbytes(in_shape, in_dtype))
+        self.d_out = DeviceBuffer(nbytes(out_shape, out_dtype))
+        self._resources += [self.h_in, self.h_out, self.d_in, self.d_out]
+        self.context.set_address(in_name, self.d_in.ptr)
+        self.context.set_address(out_name, self.d_out.ptr)
+
+    def _stage(self, x: np.ndarray) -> None:
+        if x.shape != self.h_in.array.shape or x.dtype != self.h_in.array.dtype:
+            raise UserError(f"input {x.shape} {x.dtype} does not match the engine's {self.h_in.array.shape} "
+                            f"{self.h_in.array.dtype}.", fix="use runner.preprocess(frame) or runner.random_input(rng).")
+        np.copyto(self.h_in.array, x)
+
+    def _enqueue(self) -> None:
+        if self.graph is not None:
+            from fastscnn_edge.cuda_buffers import backend
+
+            backend().graph_launch(self.graph, self.stream.raw)  # type: ignore[attr-defined]
+        else:
+            self.context.execute(self.stream.handle)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self._stage(x)
+        self.d_in.copy_from(self.h_in.array, self.stream)
+        self._enqueue()
+        self.d_out.copy_to(self.h_out.array, self.stream)
+        self.stream.synchronize()
+        return self.h_out.array.copy()
+
+    def timed_call(self, x: np.ndarray, include_transfers: bool) -> Dict[str, float]:
+        """One inference timed with CUDA events (ms). Without transfers only the network runs."""
+        e0, e1, e2, e3 = self.events
+        if include_transfers:
+            self._stage(x)
+            e0.record(self.stream)
+            self.d_in.copy_from(self.h_in.array, self.stream)
+        e1.record(self.stream)
+        self._enqueue()
+        e2.record(self.stream)
+        if include_transfers:
+            self.d_out.copy_to(self.h_out.array, self.stream)
+            e3.record(self.stream)
+        self.stream.synchronize()
+        out = {"gpu_compute": e1.elapsed_ms(e2)}
+        if include_transfers:
+            out["h2d"] = e0.elapsed_ms(e1)
+            out["d2h"] = e2.elapsed_ms(e3)
+        return out
+
+    def enable_cuda_graph(self) -> None:
+        """Capture the enqueue once (after a warm-up run) and replay it: less CPU launch overhead."""
+        from fastscnn_edge.cuda_buffers import backend, graph_capable
+
+        if self.graph is not None:
+            return
+        if not graph_capable():
+            raise UserError("CUDA graphs need cuda-python (the pycuda backend cannot capture them).",
+                            fix="pip install cuda-python, or drop --cuda-graph.")
+        self.context.execute(self.stream.handle)  # TensorRT must not capture its first-run setup
+        self.stream.synchronize()
+        b = backend()
+        b.capture_begin(self.stream.raw)  # type: ignore[attr-defined]
+        try:
+            self.context.execute(self.stream.handle)
+        finally:
+            self.graph = b.capture_end(self.stream.raw)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        for r in reversed(self._resources):
+            r.close()
+        self._resources = []

@@ -1,0 +1,138 @@
+"""The engine's sidecar ``<engine>.json``: what built it, for what GPU, and how to feed it.
+
+A TensorRT plan file does not say which TensorRT or GPU produced it, and engines do not move
+between TensorRT versions or GPU models. The sidecar records that (plus the I/O, the source ONNX
+and its sha256, the build options and time, and the model metadata with its preprocessing) so
+that a runner can refuse a mismatch with a clear message instead of a deserialization error.
+Kept beside the engine, not inside it, so plain TensorRT tools (trtexec) still read the engine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from fastscnn_edge.errors import UserError
+from fastscnn_edge.metadata import ModelMeta
+
+SCHEMA = 1
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    mode: str  # "input" | "output"
+    shape: List[int]  # -1 for a dynamic dimension
+    dtype: str  # numpy dtype name
+
+
+@dataclass
+class Sidecar:
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: Tuple[int, int]
+    precision: str
+    io: List[TensorInfo]
+    source_onnx: str
+    source_sha256: str
+    build_options: Dict[str, Any] = field(default_factory=dict)
+    build_seconds: float = 0.0
+    toolkit_version: str = ""
+    meta: Dict[str, Any] = field(default_factory=dict)  # ModelMeta.to_json()
+    schema: int = SCHEMA
+
+    def to_json(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["compute_capability"] = list(self.compute_capability)
+        return d
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Sidecar":
+        try:
+            io = [TensorInfo(t["name"], t["mode"], list(t["shape"]), t["dtype"]) for t in data["io"]]
+            cc = data["compute_capability"]
+            return cls(
+                tensorrt_version=str(data["tensorrt_version"]), gpu_name=str(data["gpu_name"]),
+                compute_capability=(int(cc[0]), int(cc[1])), precision=str(data["precision"]), io=io,
+                source_onnx=str(data.get("source_onnx", "")), source_sha256=str(data.get("source_sha256", "")),
+                build_options=dict(data.get("build_options", {})), build_seconds=float(data.get("build_seconds", 0.0)),
+                toolkit_version=str(data.get("toolkit_version", "")), meta=dict(data.get("meta", {})),
+                schema=int(data.get("schema", SCHEMA)),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise UserError(f"the engine sidecar is incomplete or malformed ({type(exc).__name__}: {exc}).",
+                            fix="rebuild the engine with `fastscnn-edge build-engine`.") from None
+
+    def model_meta(self) -> ModelMeta:
+        """The model metadata recorded at build time (preprocessing, head, classes)."""
+        meta = ModelMeta()
+        for key, value in self.meta.items():
+            if hasattr(meta, key):
+                if key in ("resolution", "mean", "std") and value is not None:
+                    value = tuple(value)
+                setattr(meta, key, value)
+        return meta
+
+    def inputs(self) -> List[TensorInfo]:
+        return [t for t in self.io if t.mode == "input"]
+
+    def outputs(self) -> List[TensorInfo]:
+        return [t for t in self.io if t.mode == "output"]
+
+
+def sidecar_path(engine: str | Path) -> Path:
+    """``model.engine`` -> ``model.engine.json``."""
+    p = Path(engine)
+    return p.with_name(p.name + ".json")
+
+
+def write_sidecar(engine: str | Path, sidecar: Sidecar) -> Path:
+    """Write the sidecar atomically beside ``engine``; return its path."""
+    from fastscnn_edge.fileio import atomic_write_text
+
+    return atomic_write_text(sidecar_path(engine), json.dumps(sidecar.to_json(), indent=2) + "\n")
+
+
+def read_sidecar(engine: str | Path) -> Optional[Sidecar]:
+    """The sidecar of ``engine``, or None where there is none; UserError where it is unreadable."""
+    path = sidecar_path(engine)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read the engine sidecar {path} ({type(exc).__name__}).",
+                        fix="rebuild the engine with `fastscnn-edge build-engine`, or delete the broken sidecar.") from None
+    if not isinstance(data, dict):
+        raise UserError(f"the engine sidecar {path} is not a JSON object.", fix="rebuild the engine.")
+    return Sidecar.from_json(data)
+
+
+def _release(version: str) -> Tuple[int, ...]:
+    from fastscnn_edge.trt.capability import parse_version
+
+    return parse_version(version)[:3]
+
+
+def check_compatible(sidecar: Sidecar, trt_version: str, gpu_name: str, cc: Tuple[int, int]) -> List[str]:
+    """Raise UserError where the engine cannot run here; return warnings where it may run but should not.
+
+    An engine runs only on the TensorRT release (major.minor.patch) that built it and on a GPU of the
+    same compute capability. The same compute capability on another GPU model loads, with a warning
+    (TensorRT itself warns: tactics were timed on the other model).
+    """
+    if _release(sidecar.tensorrt_version) != _release(trt_version):
+        raise UserError(f"the engine was built with TensorRT {sidecar.tensorrt_version}, this is TensorRT {trt_version}; "
+                        "engines do not move between TensorRT versions.",
+                        fix=f"rebuild it here: fastscnn-edge build-engine {sidecar.source_onnx or 'MODEL.onnx'}")
+    built = tuple(sidecar.compute_capability)
+    if built != tuple(cc):
+        raise UserError(f"the engine was built for {sidecar.gpu_name} (sm_{built[0]}{built[1]}), this GPU is "
+                        f"{gpu_name} (sm_{cc[0]}{cc[1]}); engines do not move between GPU architectures.",
+                        fix=f"rebuild it on this machine: fastscnn-edge build-engine {sidecar.source_onnx or 'MODEL.onnx'}")
+    if sidecar.gpu_name.strip() != gpu_name.strip():
+        return [f"the engine was built on {sidecar.gpu_name}, this GPU is {gpu_name} (same sm_{cc[0]}{cc[1]}); "
+                "it runs, but its kernels were timed on the other model: rebuild for best speed"]
+    return []

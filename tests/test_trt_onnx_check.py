@@ -1,0 +1,151 @@
+"""ONNX checks for TensorRT: real exports (64x128) and small hand-made Q/DQ graphs."""
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from fastscnn_edge.trt.onnx_check import check_onnx, check_qdq, onnx_kind
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Two real exports: cls with uint8 labels (float in), and cls with int32 labels (bgr8 frames in)."""
+    from fastscnn_edge.export import ExportSpec, export_onnx
+
+    d = tmp_path_factory.mktemp("onnx")
+    out = {}
+    for key, spec in {"uint8": ExportSpec(head="cls", res=(64, 128), labels="uint8", output=d / "u8.onnx"),
+                      "int32": ExportSpec(head="cls", res=(64, 128), labels="int32", input_format="bgr8",
+                                          output=d / "i32.onnx"),
+                      "dynamic": ExportSpec(head="prob", res=(64, 128), dynamic=True, output=d / "dyn.onnx")}.items():
+        out[key] = export_onnx(spec, validate=False).path
+    return out
+
+
+def test_real_export_passes_for_10_and_11(exported):
+    for gen in ("10", "11", None):
+        assert check_onnx(exported["uint8"], generation=gen) == []
+        assert check_onnx(exported["int32"], generation=gen) == []
+    assert onnx_kind(exported["uint8"]) == "fp32"
+
+
+def test_uint8_labels_are_flagged_for_8x_and_int32_pass(exported):
+    problems = check_onnx(exported["uint8"], generation="8")
+    assert len(problems) == 1 and "--labels int32 for 8.x" in problems[0]
+    assert check_onnx(exported["int32"], generation="8") == []
+
+
+def test_dynamic_shape_is_a_problem_only_when_static_is_required(exported):
+    problems = check_onnx(exported["dynamic"], static=True)
+    assert len(problems) == 1 and "dynamic shape" in problems[0]
+    assert check_onnx(exported["dynamic"], static=False) == []
+
+
+def test_opset_newer_than_17_is_flagged_for_8x(exported, tmp_path):
+    m = onnx.load(str(exported["int32"]))
+    for o in m.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = 18
+    p = tmp_path / "op18.onnx"
+    onnx.save(m, str(p))
+    assert any("opset 18" in x and "--opset 17" in x for x in check_onnx(p, generation="8"))
+    assert check_onnx(p, generation="10") == []
+
+
+def test_unsupported_and_custom_ops_are_named():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Hardmax", ["a"], ["b"]),
+             helper.make_node("MyOp", ["b"], ["y"], domain="com.example")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]))
+    problems = check_onnx(model, static=True)
+    assert any("Hardmax" in p for p in problems) and any("com.example::MyOp" in p for p in problems)
+    assert not any("Relu" in p for p in problems)
+
+
+def test_fp16_io_type_change_is_flagged(exported, tmp_path):
+    from onnxconverter_common import float16
+
+    src = onnx.load(str(exported["int32"]))
+    kept = float16.convert_float_to_float16(src, keep_io_types=True)
+    onnx.save(kept, str(tmp_path / "kept.onnx"))
+    assert onnx_kind(tmp_path / "kept.onnx") == "fp16"
+    assert check_onnx(tmp_path / "kept.onnx", reference=exported["int32"]) == []
+    prob = onnx.load(str(exported["dynamic"]))
+    changed = float16.convert_float_to_float16(prob, keep_io_types=False)
+    problems = check_onnx(changed, static=False, reference=exported["dynamic"])
+    assert any("changed type FLOAT -> FLOAT16" in p for p in problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# hand-made Q/DQ graphs: x -> Q -> DQ -> Conv(W: Q/DQ per channel) -> y
+
+
+def _qdq_model(*, act_zp=np.int8(0), w_zp_dtype=np.int8, w_axis=0, w_scale=None, act_scale=0.02):
+    w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    w_scale = np.full(4, 0.01, np.float32) if w_scale is None else np.asarray(w_scale, np.float32)
+    inits = [
+        numpy_helper.from_array(w, "W"),
+        numpy_helper.from_array(np.array(act_scale, np.float32), "x_scale"),
+        numpy_helper.from_array(np.array(act_zp), "x_zp"),
+        numpy_helper.from_array(w_scale, "w_scale"),
+        numpy_helper.from_array(np.zeros(w_scale.shape, w_zp_dtype), "w_zp"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["xq"], name="q_x"),
+        helper.make_node("DequantizeLinear", ["xq", "x_scale", "x_zp"], ["xd"], name="dq_x"),
+        helper.make_node("QuantizeLinear", ["W", "w_scale", "w_zp"], ["wq"], name="q_w", axis=w_axis),
+        helper.make_node("DequantizeLinear", ["wq", "w_scale", "w_zp"], ["wd"], name="dq_w", axis=w_axis),
+        helper.make_node("Conv", ["xd", "wd"], ["y"], pads=[1, 1, 1, 1]),
+    ]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_tensorrt_form_qdq_passes():
+    model = _qdq_model()
+    assert check_qdq(model) == []
+    assert check_onnx(model, generation="8", int8=True) == []
+    assert onnx_kind(model) == "qdq"
+
+
+def test_uint8_or_nonzero_zero_points_are_flagged():
+    problems = check_qdq(_qdq_model(act_zp=np.uint8(128)))
+    assert any("zero point is uint8" in p for p in problems) and any("not 0" in p for p in problems)
+
+
+def test_weights_quantized_on_wrong_axis_are_flagged():
+    problems = check_qdq(_qdq_model(w_axis=1, w_scale=np.full(3, 0.01)))
+    assert any("axis 1" in p and "needs axis 0" in p for p in problems)
+
+
+def test_non_positive_scales_are_flagged():
+    problems = check_qdq(_qdq_model(w_scale=[0.01, 0.0, 0.02, 0.01]))
+    assert any("scales must be finite and > 0" in p for p in problems)
+
+
+def test_fp32_model_is_not_qdq(exported):
+    problems = check_onnx(exported["int32"], int8=True)
+    assert len(problems) == 1 and "not a Q/DQ" in problems[0]
+
+
+def test_quantize_helper_output_if_present(exported, tmp_path):
+    """The real Q/DQ and FP16 files of fastscnn_edge.quantize (another helper's module) pass the checks."""
+    quantize = pytest.importorskip("fastscnn_edge.quantize", reason="fastscnn_edge.quantize is not written yet")
+    import cv2
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        cv2.imwrite(str(calib / f"{i}.png"), rng.integers(0, 256, (64, 128, 3), dtype=np.uint8))
+    fp16 = Path(quantize.to_fp16(exported["int32"], tmp_path / "m.fp16.onnx").path)
+    assert check_onnx(fp16, generation="10", reference=exported["int32"]) == []
+    int8 = Path(quantize.to_int8(exported["int32"], tmp_path / "m.int8.onnx", calib, target="tensorrt").path)
+    assert check_onnx(int8, generation="8", int8=True, reference=exported["int32"]) == []
