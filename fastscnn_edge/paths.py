@@ -5,7 +5,9 @@ Everything goes under ``./artifacts`` (or ``$FASTSCNN_EDGE_ARTIFACTS``):
 
     artifacts/fastscnn_<arch>_<head>_<H>x<W>.onnx               fp32 ONNX from `export`
     artifacts/fastscnn_<arch>_<head>_<H>x<W>.fp16.onnx          from `quantize --fp16`
-    artifacts/fastscnn_<arch>_<head>_<H>x<W>.int8.onnx          from `quantize --int8`
+    artifacts/fastscnn_<arch>_<head>_<H>x<W>.int8.onnx          from `quantize --int8` (TensorRT Q/DQ form)
+    artifacts/fastscnn_<arch>_<head>_<H>x<W>.int8-cpu.onnx      from `quantize --int8 --target cpu`
+    artifacts/fastscnn_<arch>_<head>_<H>x<W>.int8.calib.json    calibration ranges, reused with --cache
     artifacts/engines/fastscnn_<arch>_<head>_<H>x<W>.<prec>.engine   (+ .engine.json sidecar)
 """
 

@@ -1,0 +1,64 @@
+"""`fastscnn-edge quantize`: an fp32 export -> FP16 or INT8 Q/DQ ONNX, validated against fp32 on CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fastscnn_edge.errors import UserError
+
+
+def quantize_cmd(
+    model: Path = typer.Argument(..., help="The fp32 .onnx written by `fastscnn-edge export`."),
+    fp16: bool = typer.Option(False, "--fp16", help="FP16 graph, I/O types unchanged (ModelOpt AutoCast or onnxconverter-common)."),
+    int8: bool = typer.Option(False, "--int8", help="INT8 Q/DQ graph calibrated on --calib images (or reusing --cache)."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images: a folder (recursive) or a .txt list, one path per line."),
+    target: str = typer.Option("tensorrt", "--target", help="INT8 form: tensorrt (symmetric int8, per-channel weights, zero points 0) | cpu (uint8 activations, for onnxruntime x86)."),
+    calib_method: str = typer.Option("entropy", "--calib-method", help="entropy | minmax | percentile (minmax is often safer for segmentation)."),
+    calib_count: Optional[int] = typer.Option(None, "--calib-count", help="Use N images, evenly spaced over the sorted list (default: all)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Calibration cache JSON to reuse/write (default: <output stem>.calib.json). With no --calib it is reused alone."),
+    min_agreement: Optional[float] = typer.Option(None, "--min-agreement", help="Fail (exit 4, nothing written) if pixel agreement with fp32 is under this fraction, e.g. 0.999. Default: report only (warn under 0.999 for fp16)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output .onnx. Default: beside MODEL as <stem>.fp16.onnx / .int8.onnx / .int8-cpu.onnx."),
+    no_validate: bool = typer.Option(False, "--no-validate", help="Skip the onnxruntime fp32-vs-quantized check (not recommended)."),
+) -> None:
+    """Write a precision-explicit ONNX (FP16, or INT8 Q/DQ with calibration) for TensorRT or onnxruntime."""
+    from fastscnn_edge.fileio import human_size
+    from fastscnn_edge.quantize import METHODS, TARGETS, describe, to_fp16, to_int8
+
+    if fp16 == int8:
+        raise UserError("pass exactly one of --fp16 and --int8.", fix="e.g. `fastscnn-edge quantize MODEL.onnx --fp16`.")
+    if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
+        raise UserError(f"--min-agreement {min_agreement} is not a fraction in 0..1.", fix="pass e.g. --min-agreement 0.999.")
+    if fp16 and (calib is not None or cache is not None or calib_count is not None):
+        raise UserError("--calib/--cache/--calib-count apply to --int8 only.", fix="drop them, or use --int8.")
+    if int8 and target not in TARGETS:
+        raise UserError(f"unknown --target {target!r}.", fix=f"use one of: {', '.join(TARGETS)}.")
+    if int8 and calib_method not in METHODS:
+        raise UserError(f"unknown --calib-method {calib_method!r}.", fix=f"use one of: {', '.join(METHODS)}.")
+    if int8 and calib is None and cache is None:
+        raise UserError("--int8 needs calibration images or a calibration cache.",
+                        fix="pass --calib DIR (or a .txt list), or --cache FILE from an earlier run.")
+
+    def log(text: str) -> None:
+        typer.echo(text, err=True)
+
+    if fp16:
+        result = to_fp16(model, output, validate=not no_validate, min_agreement=min_agreement, log=log)
+        nxt = f"fastscnn-edge build-engine {result.path}"
+    else:
+        result = to_int8(model, output, calib, target=target, method=calib_method, count=calib_count, cache=cache,
+                         validate=not no_validate, min_agreement=min_agreement, log=log)
+        nxt = (f"fastscnn-edge build-engine {result.path}" if target == "tensorrt"
+               else f"fastscnn-edge bench {result.path} --backend onnxruntime")
+        cache_note = "reused" if result.cache_reused else "written"
+        typer.echo(f"calibration: {result.meta.extra['calib_count']} image(s), {calib_method}, cache {cache_note}: {result.cache}")
+    check = describe(result.validation) if result.validation else "not validated"
+    typer.echo(f"vs fp32 on CPU: {check}")
+    typer.echo(f"{result.path}  {result.meta.precision}{'' if fp16 else f' ({target})'}  {human_size(result.size)}  "
+               f"in {result.seconds:.1f} s -> next: {nxt}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("quantize")(quantize_cmd)
