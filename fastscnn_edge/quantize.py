@@ -164,6 +164,7 @@ def compare(reference: bytes, candidate: bytes, inputs: List[np.ndarray], head: 
     name = ref_s.get_inputs()[0].name
     same = total = 0
     max_diff = 0.0
+    seen: set = set()
     for x in inputs:
         a = ref_s.run(None, {name: x})[0]
         b = new_s.run(None, {name: x})[0]
@@ -177,7 +178,9 @@ def compare(reference: bytes, candidate: bytes, inputs: List[np.ndarray], head: 
             max_diff = max(max_diff, float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))))
         same += int(np.sum(la == lb))
         total += la.size
-    result = {"pixel_agreement": same / max(total, 1), "frames": float(len(inputs))}
+        seen.update(np.unique(la).tolist())
+    result = {"pixel_agreement": same / max(total, 1), "frames": float(len(inputs)),
+              "reference_classes": float(len(seen))}
     if head != "cls":
         result["max_abs_diff"] = max_diff
     return result
@@ -200,6 +203,11 @@ def _check_bar(v: Dict[str, float], min_agreement: Optional[float], precision: s
             f"--min-agreement bar {100 * min_agreement:.3f} %; nothing was written.",
             fix=("calibrate on more representative images or try --calib-method minmax, or lower the bar."
                  if precision == "int8" else "check the fp32 model's outputs for near-ties, or lower the bar."))
+    random_weights = meta.weights_sha256 in ("", "random-init")
+    if log is not None and (random_weights or v.get("reference_classes", 2) <= 1):
+        why = "has random weights" if random_weights else "predicts a single class on these inputs"
+        log(f"note: the fp32 model {why}, so this agreement says little about accuracy; measure a trained "
+            "model with `fastscnn-edge compare` or `eval`.")
     if (min_agreement is None and precision == "fp16" and v["pixel_agreement"] < FP16_MIN_AGREEMENT
             and log is not None):
         trained = meta.weights_sha256 not in ("", "random-init")
