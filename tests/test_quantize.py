@@ -307,8 +307,7 @@ def test_quantize_runs_without_torch(models, trt_int8, tmp_path):
 
 
 # Ops the TensorRT ONNX parser (8.6 and later) imports natively; the exports use no others.
-TRT_PARSER_OPS = {"Conv", "Relu", "Add", "Sub", "Mul", "MatMul", "Resize", "Concat", "Transpose", "Reshape",
-                  "Cast", "ArgMax", "Softmax", "QuantizeLinear", "DequantizeLinear"}
+from fastscnn_edge.trt.onnx_check import SUPPORTED_OPS as TRT_PARSER_OPS  # noqa: E402 - onnx-tensorrt operators.md
 
 
 def test_reduced_graphs_stay_parseable_by_tensorrt_8_6(models, trt_int8, tmp_path):
