@@ -79,6 +79,7 @@ def main() -> None:
     from fastscnn_edge import __version__
     from fastscnn_edge.export import ExportSpec, export_onnx
     from fastscnn_edge.metadata import read_onnx_meta
+    from fastscnn_edge.paths import parse_resolution
     from fastscnn_edge.quantize import synthetic_frames, to_int8
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,7 +91,7 @@ def main() -> None:
     args = ap.parse_args()
     import onnxruntime
 
-    res = tuple(int(v) for v in args.res.lower().split("x"))
+    res = parse_resolution(args.res)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)

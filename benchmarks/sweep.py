@@ -67,9 +67,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from fastscnn_edge import PAPER_RESOLUTIONS, bench, envinfo
-    from fastscnn_edge.backends import default_threads, tensorrt_available
+    from fastscnn_edge.backends import (default_threads, have_module, ort_gpu_providers, tensorrt_available,
+                                        torch_cuda_available)
     from fastscnn_edge.fileio import atomic_write_text
-    from fastscnn_edge.paths import default_engine, parse_resolution
+    from fastscnn_edge.paths import default_engine, parse_resolution, parse_resolutions
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--warmup", type=int, default=100)
@@ -86,7 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.warmup, args.iters = 3, 10
-    ress = [parse_resolution(r) for r in args.res.split(",") if r.strip()]
+    ress = parse_resolutions([args.res])
     tres = parse_resolution(args.target_res)
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
     usable = default_threads()
@@ -95,10 +96,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     console = Console(stderr=True)
     log = console.print
 
-    have_torch = bench._have("torch")
-    torch_cuda = bench._torch_cuda()
-    ort_gpu = bench.ort_gpu_providers()
-    have_trt = tensorrt_available() and bench._have("fastscnn_edge.trt")
+    have_torch = have_module("torch")
+    torch_cuda = torch_cuda_available()
+    ort_gpu = ort_gpu_providers()
+    have_trt = tensorrt_available() and have_module("fastscnn_edge.trt")
     log(f"machine: {envinfo.machine_name()}; torch {'cuda' if torch_cuda else ('cpu' if have_torch else 'absent')}; "
         f"onnxruntime GPU providers: {ort_gpu or 'none'}; TensorRT: {'yes' if have_trt else 'no'}; threads {threads}")
 
@@ -180,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         extra = {"ort_graph_optimization": _graph_opt_levels(onnx("cls", tres), tres, threads, opts),
                  "ort_cls_head_ops_ms": _head_ops(tres, threads, opts),
                  "ort_cls_nhwc_head_ms": _nhwc_head_runs(onnx("cls", tres), tres, threads, opts, args.arch)} \
-            if not args.no_cpu and bench._have("onnxruntime") else {}
+            if not args.no_cpu and have_module("onnxruntime") else {}
 
     summary = _target_summary(results, threads, tres)
     env = envinfo.collect()

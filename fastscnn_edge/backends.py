@@ -11,6 +11,7 @@ torch-free unless the torch backend is used; TensorRT code lives in ``fastscnn_e
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,49 @@ def _upsample_logits(x: np.ndarray, res: Tuple[int, int], align_corners: bool) -
 
 
 # ---------------------------------------------------------------------------------------------
+# what this machine has (without importing what is absent)
+
+
+def have_module(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def ort_gpu_providers() -> List[str]:
+    """onnxruntime's GPU providers present here, best first ([] without onnxruntime or a GPU build)."""
+    if not have_module("onnxruntime"):
+        return []
+    import onnxruntime as ort
+
+    have = ort.get_available_providers()
+    return [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in have]
+
+
+def torch_cuda_available() -> bool:
+    if not have_module("torch"):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def auto_device(backend: str) -> Tuple[str, str]:
+    """The device ``--device auto`` means for ``backend`` here, and why (for the report)."""
+    if backend == "onnxruntime":
+        gpu = ort_gpu_providers()
+        if gpu:
+            return "cuda", f"onnxruntime provider {gpu[0]}"
+        return "cpu", "onnxruntime has no GPU provider here, so CPUExecutionProvider"
+    if backend == "torch":
+        if torch_cuda_available():
+            return "cuda", "torch sees a CUDA device"
+        return "cpu", "torch sees no CUDA device"
+    return "cuda", "TensorRT runs on the GPU"
+
+
+# ---------------------------------------------------------------------------------------------
 # onnxruntime
 
 
@@ -117,11 +161,11 @@ def ort_providers(device: str) -> List[str]:
         import onnxruntime as ort
     except ImportError:
         raise MissingDependency("onnxruntime is not installed.", fix="pip install onnxruntime (or onnxruntime-gpu).") from None
-    have = ort.get_available_providers()
     if device == "cpu":
         return ["CPUExecutionProvider"]
-    wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in have]
+    wanted = ort_gpu_providers()
     if not wanted:
+        have = ort.get_available_providers()
         raise MissingDependency(f"onnxruntime has no GPU provider here (providers: {', '.join(have)}).",
                                 fix="pip install onnxruntime-gpu on a CUDA machine, or use --device cpu.")
     return wanted + ["CPUExecutionProvider"]
@@ -248,8 +292,6 @@ def tensorrt_available() -> bool:
     ``tensorrt-stubs`` installs a ``tensorrt/`` folder holding only ``.pyi`` files, which imports
     as an empty namespace package: that is not TensorRT.
     """
-    import importlib.util
-
     spec = importlib.util.find_spec("tensorrt")
     return spec is not None and spec.origin not in (None, "namespace")
 

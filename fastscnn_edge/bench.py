@@ -17,7 +17,6 @@ that ``fastscnn_edge.trt.open_engine_runner`` returns (see docs/TENSORRT.md).
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from fastscnn_edge.backends import auto_device, have_module, ort_gpu_providers, torch_cuda_available
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.stats import LatencyStats, maybe_summarize, stability_warnings, summarize, throughput_fps
 
@@ -130,63 +130,25 @@ class BenchResult:
 # what to run
 
 
-def _have(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def ort_gpu_providers() -> List[str]:
-    """onnxruntime's GPU providers present here, best first ([] without onnxruntime or a GPU build)."""
-    if not _have("onnxruntime"):
-        return []
-    import onnxruntime as ort
-
-    have = ort.get_available_providers()
-    return [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in have]
-
-
-def _torch_cuda() -> bool:
-    if not _have("torch"):
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
 def _require_backend(backend: str, device: str) -> None:
     from fastscnn_edge.backends import tensorrt_available
 
     if backend == "tensorrt" and not tensorrt_available():
         raise MissingDependency("TensorRT is not installed here.",
                                 fix="pip install tensorrt on a desktop GPU machine (JetPack on a Jetson), or use --backend onnxruntime.")
-    if backend == "tensorrt" and not _have("fastscnn_edge.trt"):
+    if backend == "tensorrt" and not have_module("fastscnn_edge.trt"):
         raise MissingDependency("this fastscnn-edge has no TensorRT runner (fastscnn_edge.trt).",
                                 fix="update fastscnn-edge, or use --backend onnxruntime.")
-    if backend == "onnxruntime" and not _have("onnxruntime"):
+    if backend == "onnxruntime" and not have_module("onnxruntime"):
         raise MissingDependency("onnxruntime is not installed.", fix="pip install onnxruntime (or onnxruntime-gpu).")
     if backend == "onnxruntime" and device == "cuda" and not ort_gpu_providers():
         raise MissingDependency("onnxruntime has no CUDA/TensorRT provider here.",
                                 fix="pip install onnxruntime-gpu on a CUDA machine, or use --device cpu.")
-    if backend == "torch" and not _have("torch"):
+    if backend == "torch" and not have_module("torch"):
         raise MissingDependency("torch is not installed; the torch backend needs it.",
                                 fix="pip install torch, or benchmark an exported .onnx/.engine.")
-    if backend == "torch" and device == "cuda" and not _torch_cuda():
+    if backend == "torch" and device == "cuda" and not torch_cuda_available():
         raise MissingDependency("torch has no CUDA device here.", fix="use --device cpu, or a CUDA build of torch on a GPU machine.")
-
-
-def _auto_device(backend: str) -> Tuple[str, str]:
-    if backend == "onnxruntime":
-        gpu = ort_gpu_providers()
-        if gpu:
-            return "cuda", f"onnxruntime provider {gpu[0]}"
-        return "cpu", "onnxruntime has no GPU provider here, so CPUExecutionProvider"
-    if backend == "torch":
-        if _torch_cuda():
-            return "cuda", "torch sees a CUDA device"
-        return "cpu", "torch sees no CUDA device"
-    return "cuda", "TensorRT runs on the GPU"
 
 
 def plan(
@@ -260,7 +222,7 @@ def _plan_default(arch: str, head: str, res: Resolution, backend: str, device: s
         onnx_path = default_onnx(arch, head, res, prec)
         looked.append(str(onnx_path))
         if onnx_path.exists():
-            dev, why = (device, f"device {device} asked for") if device != "auto" else _auto_device("onnxruntime")
+            dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("onnxruntime")
             pre = "" if backend == "onnxruntime" else (
                 "TensorRT is not installed, " if not have_trt else "no engine found, ")
             return Target(onnx_path, "onnxruntime", dev, head, res, prec, arch, f"onnxruntime: {pre}{why} ({onnx_path})")
@@ -271,7 +233,7 @@ def _plan_default(arch: str, head: str, res: Resolution, backend: str, device: s
     # torch: the reference model
     if head not in ("cls", "prob", "logits"):
         raise UserError(f"unknown head {head!r}.", fix="use cls, prob or logits.")
-    dev, why = (device, f"device {device} asked for") if device != "auto" else _auto_device("torch")
+    dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("torch")
     if backend == "torch":
         reason = f"torch: asked for; reference model with random weights, {why}"
     else:
@@ -293,7 +255,7 @@ def _plan_artifact(path: Path, backend: str, device: str, heads: Sequence[str], 
         if backend not in ("auto", "torch"):
             raise UserError(f"{path} is a PyTorch checkpoint; backend {backend} cannot run it.",
                             fix="export it first (`fastscnn-edge export --weights ...`) or use --backend torch.")
-        dev, why = (device, f"device {device} asked for") if device != "auto" else _auto_device("torch")
+        dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("torch")
         return [Target(path, "torch", dev, h, (int(r[0]), int(r[1])), "fp32", arch, f"torch: a native checkpoint; {why}")
                 for h in (heads or ("cls",)) for r in (resolutions or PAPER_RESOLUTIONS)]
     if kind == "engine":
@@ -316,7 +278,7 @@ def _plan_artifact(path: Path, backend: str, device: str, heads: Sequence[str], 
     _check_head(path, meta.head, heads)
     art_res = (int(meta.resolution[0]), int(meta.resolution[1])) if meta.resolution else None
     ress = _check_res(path, art_res, resolutions)
-    dev, why = (device, f"device {device} asked for") if device != "auto" else _auto_device("onnxruntime")
+    dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("onnxruntime")
     return [Target(path, "onnxruntime", dev, meta.head, r, meta.precision or "fp32", arch or meta.arch,
                    f"onnxruntime: an ONNX file; {why}") for r in ress]
 

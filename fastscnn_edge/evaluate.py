@@ -34,21 +34,14 @@ def _stderr_warning(message: str) -> None:
 
 def resolve_device(artifact: Path, device: str) -> str:
     """``auto``: the GPU where the artifact's backend can use one here, else the CPU."""
+    from fastscnn_edge.backends import artifact_kind, auto_device
+
     if device not in DEVICES:
         raise UserError(f"unknown device {device!r}.", fix=f"use one of: {', '.join(DEVICES)}.")
     if device != "auto":
         return device
-    suffix = artifact.suffix.lower()
-    if suffix == ".onnx":
-        import onnxruntime as ort  # type: ignore[import-untyped]
-
-        have = ort.get_available_providers()
-        return "cuda" if {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(have) else "cpu"
-    if suffix in (".pt", ".pth", ".ckpt"):
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return "cuda"
+    backend = {"onnx": "onnxruntime", "checkpoint": "torch", "engine": "tensorrt"}[artifact_kind(artifact)]
+    return auto_device(backend)[0]
 
 
 def open_runner(artifact: str | Path, *, backend: str = "auto", device: str = "auto",

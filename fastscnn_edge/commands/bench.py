@@ -31,9 +31,9 @@ def bench_cmd(
     plot_out: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of fps per resolution per backend (needs matplotlib)."),
 ) -> None:
     """Benchmark: batch 1, warm-up then timed frames; fps, latency percentiles, GPU/H2D/D2H times."""
-    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.paths import parse_resolutions
 
-    ress = [parse_resolution(p) for t in (res or []) for p in t.split(",") if p.strip()]
+    ress = parse_resolutions(res) if res else []  # none: the artifact's own, else the paper's three
     run_bench(artifacts or [], backend=backend, device=device, heads=head or [], resolutions=ress,
               precision=precision, arch=arch, warmup=warmup, iters=iters, threads=threads,
               include_transfers=include_transfers, cuda_graph=cuda_graph, channels_last=channels_last,
