@@ -89,6 +89,11 @@ def read_onnx_meta(path: str | Path) -> ModelMeta:
     except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
         raise UserError(f"{path} is not a readable ONNX file ({type(exc).__name__}).",
                         fix="pass a file written by `fastscnn-edge export`.") from None
+    return meta_from_proto(model, path)
+
+
+def meta_from_proto(model, path: str | Path) -> ModelMeta:  # noqa: ANN001 - onnx.ModelProto
+    """The toolkit metadata of an ONNX model already in memory (``path`` names it in errors)."""
     props = {p.key: p.value for p in model.metadata_props}
     if not any(k.startswith(PREFIX) for k in props):
         raise UserError(f"{path} carries no fastscnn-edge metadata.",

@@ -88,23 +88,29 @@ def default_cache(dst: Path) -> Path:
 
 # --- shared steps -----------------------------------------------------------------------------
 
-def load_fp32(src: Path):  # noqa: ANN201 - (onnx.ModelProto, ModelMeta)
-    """Load an fp32 export and its metadata; refuse anything already reduced in precision."""
+def load_fp32(src: Path):  # noqa: ANN201 - (onnx.ModelProto, ModelMeta, bytes)
+    """Load an fp32 export (one read of the file), its metadata and its bytes; refuse anything
+    already reduced in precision."""
     import onnx
 
-    from fastscnn_edge.metadata import read_onnx_meta
+    from fastscnn_edge.metadata import meta_from_proto
 
     src = Path(src)
     if not src.is_file():
         raise UserError(f"model {src} does not exist.", fix="pass an .onnx written by `fastscnn-edge export`.")
-    meta = read_onnx_meta(src)
-    proto = onnx.load(str(src))
+    data = src.read_bytes()
+    try:
+        proto = onnx.load_from_string(data)
+    except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
+        raise UserError(f"{src} is not a readable ONNX file ({type(exc).__name__}).",
+                        fix="pass a file written by `fastscnn-edge export`.") from None
+    meta = meta_from_proto(proto, src)
     reason = _reduced_precision(proto)
     if meta.precision != "fp32" or reason:
         raise UserError(f"{src} is already {meta.precision if meta.precision != 'fp32' else 'reduced'} precision"
                         f"{f' ({reason})' if reason else ''}; quantizing it again would compound the error.",
                         fix="pass the fp32 ONNX from `fastscnn-edge export`.")
-    return proto, meta
+    return proto, meta, data
 
 
 def _reduced_precision(proto) -> str:  # noqa: ANN001
@@ -270,9 +276,8 @@ def to_fp16(src: Path, dst: Optional[Path] = None, *, validate: bool = True, min
     """
     t0 = time.perf_counter()
     src = Path(src)
-    proto, meta = load_fp32(src)
+    proto, meta, src_bytes = load_fp32(src)
     dst = _output_for(src, dst, default_output(src, "fp16"))
-    src_bytes = src.read_bytes()
     pre, head = edge_nodes(proto)
     converted, converter = _convert_fp16(src, proto, pre, head)
     out_meta = _derived_meta(meta, "fp16", {"converter": converter, "fp32_nodes": str(len(pre + head)),
@@ -402,12 +407,11 @@ def to_int8(src: Path, dst: Optional[Path], calib: Optional[Path], *, target: st
     if method not in METHODS:
         raise UserError(f"unknown calibration method {method!r}.", fix=f"use one of: {', '.join(METHODS)}.")
     src = Path(src)
-    proto, meta = load_fp32(src)
+    proto, meta, src_bytes = load_fp32(src)
     res = _resolution(meta, src, needed=True)
     dst = _output_for(src, dst, default_output(src, "int8", target))
     cache_path = Path(cache) if cache is not None else default_cache(dst)
     check_writable(cache_path)
-    src_bytes = src.read_bytes()
     src_sha = _sha(src_bytes)
     c = _calibrate(src, src_sha, meta, res, calib, cache, cache_path, method, target, count, progress, log)
     pre, head = edge_nodes(proto)
