@@ -11,8 +11,6 @@ torch-free unless the torch backend is used; TensorRT code lives in ``fastscnn_e
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -20,6 +18,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from fastscnn_edge.errors import MissingDependency, UserError
+from fastscnn_edge.machine import (  # noqa: F401 - re-exported: callers ask the runner layer
+    auto_device, default_threads, have_module, ort_gpu_providers, tensorrt_available, torch_cuda_available)
 from fastscnn_edge.metadata import ModelMeta
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
@@ -106,49 +106,6 @@ def _upsample_logits(x: np.ndarray, res: Tuple[int, int], align_corners: bool) -
         for j in range(c):
             out[i, j] = cv2.resize(x[i, j].astype(np.float32), (res[1], res[0]), interpolation=cv2.INTER_LINEAR)
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# what this machine has (without importing what is absent)
-
-
-def have_module(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def ort_gpu_providers() -> List[str]:
-    """onnxruntime's GPU providers present here, best first ([] without onnxruntime or a GPU build)."""
-    if not have_module("onnxruntime"):
-        return []
-    import onnxruntime as ort
-
-    have = ort.get_available_providers()
-    return [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in have]
-
-
-def torch_cuda_available() -> bool:
-    if not have_module("torch"):
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def auto_device(backend: str) -> Tuple[str, str]:
-    """The device ``--device auto`` means for ``backend`` here, and why (for the report)."""
-    if backend == "onnxruntime":
-        gpu = ort_gpu_providers()
-        if gpu:
-            return "cuda", f"onnxruntime provider {gpu[0]}"
-        return "cpu", "onnxruntime has no GPU provider here, so CPUExecutionProvider"
-    if backend == "torch":
-        if torch_cuda_available():
-            return "cuda", "torch sees a CUDA device"
-        return "cpu", "torch sees no CUDA device"
-    return "cuda", "TensorRT runs on the GPU"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,16 +243,6 @@ def artifact_kind(path: Path) -> str:
                     fix="pass a .onnx file, a TensorRT .engine/.plan, or a native .pt checkpoint.")
 
 
-def tensorrt_available() -> bool:
-    """True where a real TensorRT Python package is installed (without importing it).
-
-    ``tensorrt-stubs`` installs a ``tensorrt/`` folder holding only ``.pyi`` files, which imports
-    as an empty namespace package: that is not TensorRT.
-    """
-    spec = importlib.util.find_spec("tensorrt")
-    return spec is not None and spec.origin not in (None, "namespace")
-
-
 def load_runner(
     artifact: str | Path | None = None,
     *,
@@ -374,7 +321,3 @@ def _torch_runner(path: Optional[Path], arch: Optional[str], head: str, res: Opt
     meta.extra["align_corners"] = "true" if model.cfg.align_corners else "false"
     return TorchRunner(model, meta, device=device, threads=threads,
                        channels_last=bool(opts.get("channels_last")), half=bool(opts.get("half")))
-
-
-def default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

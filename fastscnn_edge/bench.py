@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastscnn_edge.backends import auto_device, have_module, ort_gpu_providers, torch_cuda_available
+from fastscnn_edge.machine import auto_device, have_module, ort_gpu_providers, tensorrt_available, torch_cuda_available
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.stats import LatencyStats, maybe_summarize, stability_warnings, summarize, throughput_fps
 
@@ -131,14 +131,13 @@ class BenchResult:
 
 
 def _require_backend(backend: str, device: str) -> None:
-    from fastscnn_edge.backends import tensorrt_available
+    from fastscnn_edge.machine import gpu_present, tensorrt_rtx_available
 
-    if backend == "tensorrt" and not tensorrt_available():
-        raise MissingDependency("TensorRT is not installed here.",
-                                fix="pip install tensorrt on a desktop GPU machine (JetPack on a Jetson), or use --backend onnxruntime.")
-    if backend == "tensorrt" and not have_module("fastscnn_edge.trt"):
-        raise MissingDependency("this fastscnn-edge has no TensorRT runner (fastscnn_edge.trt).",
-                                fix="update fastscnn-edge, or use --backend onnxruntime.")
+    if backend == "tensorrt" and not (tensorrt_available() or (tensorrt_rtx_available() and gpu_present())):
+        extra = " (TensorRT-RTX is, but its engines need an RTX GPU, and there is none)" if tensorrt_rtx_available() else ""
+        raise MissingDependency(f"TensorRT is not installed here{extra}.",
+                                fix="pip install tensorrt on a desktop GPU machine (JetPack on a Jetson; tensorrt-rtx-cu13 "
+                                    "for RTX engines on an RTX GPU), or use --backend onnxruntime.")
     if backend == "onnxruntime" and not have_module("onnxruntime"):
         raise MissingDependency("onnxruntime is not installed.", fix="pip install onnxruntime (or onnxruntime-gpu).")
     if backend == "onnxruntime" and device == "cuda" and not ort_gpu_providers():
@@ -146,7 +145,7 @@ def _require_backend(backend: str, device: str) -> None:
                                 fix="pip install onnxruntime-gpu on a CUDA machine, or use --device cpu.")
     if backend == "torch" and not have_module("torch"):
         raise MissingDependency("torch is not installed; the torch backend needs it.",
-                                fix="pip install torch, or benchmark an exported .onnx/.engine.")
+                                fix="pip install 'fastscnn-edge[export]' (or torch), or benchmark an exported .onnx/.engine.")
     if backend == "torch" and device == "cuda" and not torch_cuda_available():
         raise MissingDependency("torch has no CUDA device here.", fix="use --device cpu, or a CUDA build of torch on a GPU machine.")
 
@@ -165,13 +164,15 @@ def plan(
     an artifact was not built for, or a backend that is not installed.
 
     With no artifacts: per head (default cls) and resolution (default: the paper's three),
-    ``auto`` picks the default engine if TensorRT is installed and it exists, else the default
-    ONNX on onnxruntime (best provider), else the reference PyTorch model (random weights).
+    ``auto`` picks the default engine that can run here (TensorRT, then TensorRT-RTX; fp16 > int8 >
+    fp32), else the default ONNX of ``precision`` (fp32 unless asked) on onnxruntime (best provider).
+    Where neither exists it refuses and names the command that makes one: it never times a
+    substitute. ``--backend torch`` with no artifact times the reference model (random weights).
     """
     from fastscnn_edge import PAPER_RESOLUTIONS
-    from fastscnn_edge.backends import BACKENDS, tensorrt_available
+    from fastscnn_edge.backends import BACKENDS
     from fastscnn_edge.metadata import PRECISIONS
-    from fastscnn_edge.paths import DEFAULT_ARCH, default_engine, default_onnx
+    from fastscnn_edge.paths import DEFAULT_ARCH
 
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}.", fix=f"use one of: {', '.join(BACKENDS)}.")
@@ -197,49 +198,69 @@ def plan(
         for head in heads or ("cls",):
             for res in ress:
                 res_t = (int(res[0]), int(res[1]))
-                targets.append(_plan_default(a_name, head, res_t, backend, device, precision, tensorrt_available(),
-                                             default_engine, default_onnx))
+                targets.append(_plan_default(a_name, head, res_t, backend, device, precision))
     for t in targets:
         _require_backend(t.backend, t.device)
     return targets
 
 
-def _plan_default(arch: str, head: str, res: Resolution, backend: str, device: str, precision: Optional[str],
-                  have_trt: bool, default_engine: Callable, default_onnx: Callable) -> Target:  # type: ignore[type-arg]
+def _runnable_engine(eng: Path) -> Tuple[bool, str]:
+    """Whether ``eng`` can run here, and if not, why (one clause)."""
+    from fastscnn_edge.trt.runner import check_runnable
+    from fastscnn_edge.trt.sidecar import read_sidecar
+
+    try:
+        check_runnable(eng, read_sidecar(eng))
+    except UserError as exc:
+        return False, exc.cause.rstrip(".")
+    return True, ""
+
+
+def _plan_default(arch: str, head: str, res: Resolution, backend: str, device: str, precision: Optional[str]) -> Target:
+    from fastscnn_edge.paths import default_engine, default_onnx
+
     looked: List[str] = []
+    skipped: List[str] = []
     if backend in ("auto", "tensorrt") and device != "cpu":
         for prec in ([precision] if precision else list(ENGINE_PRECISION_ORDER)):
-            eng = default_engine(arch, head, res, prec)
-            looked.append(str(eng))
-            if eng.exists() and (have_trt or backend == "tensorrt"):
-                why = "asked for" if backend == "tensorrt" else "TensorRT is installed and this engine exists"
-                return Target(eng, "tensorrt", "cuda", head, res, prec, arch, f"tensorrt: {why} ({eng})")
+            for runtime in ("tensorrt", "rtx"):
+                eng = default_engine(arch, head, res, prec, runtime)
+                looked.append(str(eng))
+                if not eng.exists():
+                    continue
+                ok, why_not = _runnable_engine(eng)
+                if ok:
+                    why = "asked for" if backend == "tensorrt" else "this engine exists and can run here"
+                    return Target(eng, "tensorrt", "cuda", head, res, prec, arch, f"tensorrt: {why} ({eng})")
+                skipped.append(why_not)
         if backend == "tensorrt":
-            raise UserError(f"no engine for {arch}/{head} at {res[0]}x{res[1]} (looked for {', '.join(looked)}).",
-                            fix=f"build one: fastscnn-edge build-engine (after fastscnn-edge export --head {head} --res {res[0]}x{res[1]}).")
+            raise UserError(f"no engine for {arch}/{head} at {res[0]}x{res[1]} that runs here"
+                            f" ({'; '.join(skipped) if skipped else 'looked for ' + ', '.join(looked)}).",
+                            fix=f"build one: fastscnn-edge build-engine (after fastscnn-edge export --head {head} "
+                                f"--res {res[0]}x{res[1]}).")
     if backend in ("auto", "onnxruntime"):
         prec = precision or "fp32"
         onnx_path = default_onnx(arch, head, res, prec)
         looked.append(str(onnx_path))
         if onnx_path.exists():
             dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("onnxruntime")
-            pre = "" if backend == "onnxruntime" else (
-                "TensorRT is not installed, " if not have_trt else "no engine found, ")
+            pre = "" if backend == "onnxruntime" else (f"{skipped[0]}, so " if skipped else "no engine found, ")
             return Target(onnx_path, "onnxruntime", dev, head, res, prec, arch, f"onnxruntime: {pre}{why} ({onnx_path})")
-        if backend == "onnxruntime":
-            raise UserError(f"{onnx_path} does not exist.",
-                            fix=f"export it first: fastscnn-edge export --head {head} --res {res[0]}x{res[1]}"
-                                + (f" (then fastscnn-edge quantize --{prec})" if prec != "fp32" else ""))
-    # torch: the reference model
-    if head not in ("cls", "prob", "logits"):
-        raise UserError(f"unknown head {head!r}.", fix="use cls, prob or logits.")
+        if prec != "fp32":
+            fp32 = default_onnx(arch, head, res, "fp32")
+            make = (f"fastscnn-edge quantize {fp32} --{prec}" + (" --calib DIR" if prec == "int8" else "")
+                    if fp32.exists() else f"fastscnn-edge export --head {head} --res {res[0]}x{res[1]}, then "
+                    f"fastscnn-edge quantize --{prec}")
+            raise UserError(f"there is no {prec} model for {arch}/{head} at {res[0]}x{res[1]} ({onnx_path} does not exist).",
+                            fix=f"make it: {make}")
+        raise UserError(f"nothing to benchmark for {arch}/{head} at {res[0]}x{res[1]}: no engine or ONNX "
+                        f"({onnx_path} does not exist).",
+                        fix=f"export it first: fastscnn-edge export --head {head} --res {res[0]}x{res[1]} "
+                            "(or time the reference PyTorch model with --backend torch)")
+    # torch, asked for: the reference model
     dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("torch")
-    if backend == "torch":
-        reason = f"torch: asked for; reference model with random weights, {why}"
-    else:
-        reason = (f"torch: no engine or ONNX found (looked for {', '.join(looked)}), so the reference PyTorch "
-                  f"model with random weights; {why}")
-    return Target(None, "torch", dev, head, res, "fp32", arch, reason)
+    return Target(None, "torch", dev, head, res, "fp32", arch,
+                  f"torch: asked for; the reference model with random weights, {why}")
 
 
 def _plan_artifact(path: Path, backend: str, device: str, heads: Sequence[str], resolutions: Sequence[Resolution],
@@ -259,14 +280,24 @@ def _plan_artifact(path: Path, backend: str, device: str, heads: Sequence[str], 
         return [Target(path, "torch", dev, h, (int(r[0]), int(r[1])), "fp32", arch, f"torch: a native checkpoint; {why}")
                 for h in (heads or ("cls",)) for r in (resolutions or PAPER_RESOLUTIONS)]
     if kind == "engine":
+        from fastscnn_edge.trt.runner import check_runnable
+        from fastscnn_edge.trt.sidecar import read_sidecar
+
         if backend not in ("auto", "tensorrt"):
             raise UserError(f"{path} is a TensorRT engine; only the tensorrt backend runs it.", fix="use --backend tensorrt (or auto).")
         if device == "cpu":
             raise UserError(f"{path} is a TensorRT engine; it runs on the GPU, not with --device cpu.", fix="drop --device.")
-        head, prec, art_res = _engine_facts(path)
+        sidecar = read_sidecar(path)
+        runtime = check_runnable(path, sidecar)  # one line where it cannot run here (no GPU, no runtime)
+        meta = sidecar.model_meta() if sidecar is not None else None
+        head = meta.head if meta is not None else None
+        prec = sidecar.precision if sidecar is not None else next(
+            (p for p in ("fp16", "int8", "fp32") if f".{p}." in path.name), "fp32")
+        art_res = tuple(meta.resolution) if meta is not None and meta.resolution else None
         _check_head(path, head, heads)
-        ress = _check_res(path, art_res, resolutions)
-        return [Target(path, "tensorrt", "cuda", head or "cls", r, prec, arch, "tensorrt: an engine") for r in ress]
+        ress = _check_res(path, art_res, resolutions)  # type: ignore[arg-type]
+        label = "TensorRT-RTX" if runtime == "rtx" else "TensorRT"
+        return [Target(path, "tensorrt", "cuda", head or "cls", r, prec, arch, f"tensorrt: a {label} engine") for r in ress]
     # ONNX
     from fastscnn_edge.metadata import read_onnx_meta
 
@@ -281,32 +312,6 @@ def _plan_artifact(path: Path, backend: str, device: str, heads: Sequence[str], 
     dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("onnxruntime")
     return [Target(path, "onnxruntime", dev, meta.head, r, meta.precision or "fp32", arch or meta.arch,
                    f"onnxruntime: an ONNX file; {why}") for r in ress]
-
-
-def _engine_facts(path: Path) -> Tuple[Optional[str], str, Optional[Resolution]]:
-    """Head, precision and static resolution of an engine from its sidecar JSON (if any)."""
-    import json
-
-    side = path.with_name(path.name + ".json")
-    head: Optional[str] = None
-    prec = "fp32"
-    res: Optional[Resolution] = None
-    if side.exists():
-        try:
-            data = json.loads(side.read_text())
-        except (OSError, ValueError):
-            data = {}
-        meta = data.get("meta", data) if isinstance(data, dict) else {}
-        head = meta.get("head") or data.get("head")
-        prec = data.get("precision") or meta.get("precision") or prec
-        r = meta.get("resolution") or data.get("resolution")
-        if isinstance(r, (list, tuple)) and len(r) == 2:
-            res = (int(r[0]), int(r[1]))
-    else:
-        for p in ("fp16", "int8", "fp32"):
-            if f".{p}." in path.name:
-                prec = p
-    return head, prec, res
 
 
 def _check_head(path: Path, head: Optional[str], heads: Sequence[str]) -> None:

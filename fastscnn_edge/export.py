@@ -95,7 +95,8 @@ def _export_module(model, spec: ExportSpec, mean, std, channel_order: str):  # n
 
         def forward(self, x):  # noqa: ANN001, ANN202
             if spec.input_format != "float":
-                x = x.permute(0, 3, 1, 2).to(torch.float32)
+                # Cast first: every TensorRT parser takes a uint8 network input only into a Cast.
+                x = x.to(torch.float32).permute(0, 3, 1, 2)
                 if self.swap:
                     x = x[:, [2, 1, 0]]
                 x = (x - self.pix_mean) * self.pix_scale
@@ -220,8 +221,13 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
         if spec.simplify:
             proto = _simplify(proto)
         cls_layout = "nchw"
-        if spec.head == "cls" and spec.cls_layout == "nhwc" and nhwc_cls_head(proto):
+        # A dynamic NHWC head with uint8 or int64 labels fails inside TensorRT-RTX's builder (Myelin
+        # CHECK_EQ(dim_count(), stride_order().size()) on a min != max profile); the NCHW head builds
+        # with every label type, so dynamic exports keep it (tests/test_trt_rtx.py).
+        if spec.head == "cls" and spec.cls_layout == "nhwc" and not spec.dynamic and nhwc_cls_head(proto):
             cls_layout = "nhwc"
+        if spec.head == "cls" and spec.labels == "uint8":
+            labels_through_float(proto)
         meta = ModelMeta(
             arch=arch, head=spec.head, input_format=spec.input_format,
             resolution=None if spec.dynamic else tuple(spec.res),  # type: ignore[arg-type]
@@ -311,6 +317,32 @@ def nhwc_cls_head(proto) -> bool:  # noqa: ANN001 - onnx.ModelProto, rewritten i
             g.node.insert(idx + k, n)
         for vi in [v for v in g.value_info if v.name == r.output[0]]:
             g.value_info.remove(vi)
+        return True
+    return False
+
+
+def labels_through_float(proto) -> bool:  # noqa: ANN001 - onnx.ModelProto, rewritten in place
+    """Rewrite the cls head's ``ArgMax -> Cast(uint8)`` as ``ArgMax -> Cast(float32) -> Cast(uint8)``;
+    True where the pattern was found.
+
+    TensorRT 8.5/8.6 converts to uint8 only from float32/float16 ("uint8 conversions are only
+    supported for {float32, float16}"), so the direct int -> uint8 cast of the labels does not build
+    there; through float32 it builds on 8.x, 10.x, 11.x and TensorRT-RTX alike, and the engine still
+    copies back one byte per pixel. Label values (< 256) are exact in float32.
+    """
+    from onnx import TensorProto, helper
+
+    g = proto.graph
+    producers = {o: n for n in g.node for o in n.output}
+    for idx, node in enumerate(g.node):
+        to = next((a.i for a in node.attribute if a.name == "to"), None)
+        src = producers.get(node.input[0]) if node.op_type == "Cast" else None
+        if to != TensorProto.UINT8 or src is None or src.op_type != "ArgMax":
+            continue
+        mid = f"{node.input[0]}_as_float"
+        g.node.insert(idx, helper.make_node("Cast", [node.input[0]], [mid], to=TensorProto.FLOAT,
+                                            name=f"{node.name or 'labels'}_via_float"))
+        node.input[0] = mid
         return True
     return False
 

@@ -9,6 +9,7 @@ Everything goes under ``./artifacts`` (or ``$FASTSCNN_EDGE_ARTIFACTS``):
     artifacts/fastscnn_<arch>_<head>_<H>x<W>.int8-cpu.onnx      from `quantize --int8 --target cpu`
     artifacts/fastscnn_<arch>_<head>_<H>x<W>.int8.calib.json    calibration ranges, reused with --cache
     artifacts/engines/fastscnn_<arch>_<head>_<H>x<W>.<prec>.engine   (+ .engine.json sidecar)
+    artifacts/engines/fastscnn_<arch>_<head>_<H>x<W>.<prec>.rtx.engine   TensorRT-RTX (+ sidecar)
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ def default_onnx(arch: str = DEFAULT_ARCH, head: str = DEFAULT_HEAD, res: Resolu
     return artifacts_dir() / f"{stem(arch, head, res)}{suffix}.onnx"
 
 
-def default_engine(arch: str, head: str, res: Resolution, precision: str) -> Path:
-    return engines_dir() / f"{stem(arch, head, res)}.{precision}.engine"
+def default_engine(arch: str, head: str, res: Resolution, precision: str, runtime: str = "tensorrt") -> Path:
+    """TensorRT engines end in ``.<precision>.engine``, TensorRT-RTX ones in ``.<precision>.rtx.engine``
+    (they run on other GPUs and another runtime, so the two never shadow each other)."""
+    tag = ".rtx" if runtime == "rtx" else ""
+    return engines_dir() / f"{stem(arch, head, res)}.{precision}{tag}.engine"
 
 
 _RES = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")

@@ -136,6 +136,23 @@ def edge_nodes(proto) -> Tuple[List[str], List[str]]:  # noqa: ANN001
     return [n.name for n in nodes[:convs[0]]], [n.name for n in nodes[convs[-1] + 1:]]
 
 
+def shape_only_nodes(proto) -> List[str]:  # noqa: ANN001
+    """Names of the nodes that compute from shapes and constants alone, not from the image.
+
+    In a dynamic export they build the exact PPM pooling matrices at run time (Shape -> Range ->
+    masks -> Cast -> Div); kept fp32 in FP16 graphs, as the static export's folded matrices are:
+    converted, their ``Cast(to=FLOAT)`` and the fp16 arithmetic around it disagree on types.
+    """
+    from_image = {i.name for i in proto.graph.input}
+    out = []
+    for node in proto.graph.node:  # topological order
+        if node.op_type != "Shape" and any(i in from_image for i in node.input):
+            from_image.update(node.output)
+        elif node.op_type != "Shape" and node.op_type != "Constant":
+            out.append(node.name)
+    return out
+
+
 def cpu_session(model: bytes):  # noqa: ANN201 - onnxruntime.InferenceSession
     """A quiet onnxruntime CPU session (threads: $OMP_NUM_THREADS if set, else onnxruntime's choice)."""
     import onnxruntime as ort
@@ -279,6 +296,9 @@ def to_fp16(src: Path, dst: Optional[Path] = None, *, validate: bool = True, min
     proto, meta, src_bytes = load_fp32(src)
     dst = _output_for(src, dst, default_output(src, "fp16"))
     pre, head = edge_nodes(proto)
+    if not head:  # the logits head ends in the classifier Conv: keep that Conv fp32, so its output (the
+        head = [[n for n in proto.graph.node if n.op_type == "Conv"][-1].name]  # graph output) stays fp32
+    pre += [n for n in shape_only_nodes(proto) if n not in pre and n not in head]
     converted, converter = _convert_fp16(src, proto, pre, head)
     out_meta = _derived_meta(meta, "fp16", {"converter": converter, "fp32_nodes": str(len(pre + head)),
                                            "source_onnx_sha256": _sha(src_bytes)})

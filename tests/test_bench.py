@@ -11,6 +11,7 @@ import pytest
 
 from fastscnn_edge import bench, report
 from fastscnn_edge.backends import IOSpec, Runner, tensorrt_available
+from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,9 +107,14 @@ def test_plan_auto_picks_default_onnx_and_says_why(artifacts):
     (t,) = bench.plan([], resolutions=[RES], device="cpu")
     assert t.backend == "onnxruntime" and t.artifact == default_onnx("paper", "cls", RES)
     assert "onnxruntime" in t.reason and str(t.artifact) in t.reason
-    # a resolution with nothing exported falls back to the reference model, and says so
-    (t2,) = bench.plan([], resolutions=[(96, 160)], device="cpu")
-    assert t2.backend == "torch" and "no engine or ONNX found" in t2.reason
+    # a resolution with nothing exported is refused with the command that makes it (no random-weight substitute)
+    with pytest.raises(UserError) as e:
+        bench.plan([], resolutions=[(96, 160)], device="cpu")
+    assert "nothing to benchmark" in str(e.value) and "fastscnn-edge export --head cls --res 96x160" in e.value.fix
+    # an fp16 request with no fp16 file names the quantize command, instead of timing the fp32 one
+    with pytest.raises(UserError) as e:
+        bench.plan([], resolutions=[RES], device="cpu", precision="fp16")
+    assert "no fp16 model" in str(e.value) and "fastscnn-edge quantize" in e.value.fix and "--fp16" in e.value.fix
 
 
 def test_plan_artifact_uses_its_resolution_and_head(tiny_onnx):
@@ -179,6 +185,7 @@ def test_cli_tensorrt_missing_is_exit_3(tmp_path, capsys):
     assert _cli(["bench", eng, *FAST]) == 3
     assert "TensorRT is not installed" in capsys.readouterr().err
     assert _cli(["bench", "--backend", "tensorrt", "--res", "64x128", *FAST]) == 3
+    assert "TensorRT is not installed" in capsys.readouterr().err
 
 
 def test_plot_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
@@ -302,14 +309,16 @@ def test_nhwc_cls_head_rewrites_an_exported_model(tmp_path, dynamic):
     p = export_onnx(ExportSpec(head="cls", res=RES, dynamic=dynamic, output=tmp_path / "m.onnx", cls_layout="nchw"),
                     validate=False).path
     model = onnx.load(str(p))
-    tail = ["Transpose", "Gather", "Resize", "ArgMax", "Cast"] if dynamic else ["Transpose", "Resize", "ArgMax", "Cast"]
+    # the labels leave through float (ArgMax -> Cast(float) -> Cast(uint8)): TensorRT 8.x builds that
+    tail = ["Transpose", "Gather", "Resize", "ArgMax", "Cast", "Cast"] if dynamic else \
+        ["Transpose", "Resize", "ArgMax", "Cast", "Cast"]
     n_before = len(model.graph.node)
     assert nhwc_cls_head(model)
     rewritten = model
     onnx.checker.check_model(rewritten, full_check=True)
     ops = [n.op_type for n in rewritten.graph.node]
     # static sizes are permuted in place; dynamic ones by a Gather at run time
-    assert len(ops) == n_before + len(tail) - 3 and ops[-len(tail):] == tail
+    assert len(ops) == n_before + len(tail) - 4 and ops[-len(tail):] == tail
     assert not nhwc_cls_head(rewritten)  # a second rewrite finds no NCHW head
     a = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
     b = ort.InferenceSession(rewritten.SerializeToString(), providers=["CPUExecutionProvider"])

@@ -164,11 +164,16 @@ def test_nhwc_cls_head_gives_the_labels_of_the_nchw_head(tmp_path, dynamic):
     spec = dict(head="cls", res=(64, 128), dynamic=dynamic, input_format="rgb8")
     nhwc = export_onnx(ExportSpec(**spec, output=tmp_path / "nhwc.onnx"))
     nchw = export_onnx(ExportSpec(**spec, cls_layout="nchw", output=tmp_path / "nchw.onnx"))
-    assert nhwc.meta.extra["cls_head_layout"] == "nhwc" and nchw.meta.extra["cls_head_layout"] == "nchw"
+    assert nchw.meta.extra["cls_head_layout"] == "nchw"
     g = onnx.load(str(nhwc.path)).graph
     argmax = next(n for n in g.node if n.op_type == "ArgMax")
-    assert next(a.i for a in argmax.attribute if a.name == "axis") == 3
-    assert nhwc.op_counts.get("Transpose", 0) == nchw.op_counts.get("Transpose", 0) + 1
+    if dynamic:  # TensorRT-RTX's builder fails on the dynamic NHWC head (tests/test_trt_rtx.py): NCHW kept
+        assert nhwc.meta.extra["cls_head_layout"] == "nchw"
+        assert next(a.i for a in argmax.attribute if a.name == "axis") == 1
+    else:
+        assert nhwc.meta.extra["cls_head_layout"] == "nhwc"
+        assert next(a.i for a in argmax.attribute if a.name == "axis") == 3
+        assert nhwc.op_counts.get("Transpose", 0) == nchw.op_counts.get("Transpose", 0) + 1
     rng = np.random.default_rng(5)
     for h, w in ((64, 128), (96, 192)) if dynamic else ((64, 128),):
         x = rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)

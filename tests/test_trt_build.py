@@ -39,7 +39,7 @@ def _cli(capsys, *args):
 @no_trt_only
 def test_without_tensorrt_one_line_exit_3_and_no_file(onnx_files, tmp_path, capsys):
     out = tmp_path / "out" / "m.engine"
-    code, _, err = _cli(capsys, onnx_files["i32"], "--fp16", "-o", out)
+    code, _, err = _cli(capsys, onnx_files["i32"], "--fp16", "-o", out, "--runtime", "tensorrt")
     assert code == 3
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: TensorRT is not installed")
@@ -64,9 +64,41 @@ def test_user_input_errors_come_first(onnx_files, capsys, args, message):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_uint8_labels_refused_for_the_titan_xp_with_the_fix(onnx_files, capsys):
-    code, _, err = _cli(capsys, onnx_files["u8"], "--target", "titan-xp")
-    assert code == 2 and "export with --labels int32 for 8.x" in err
+@no_trt_only
+@pytest.mark.parametrize("target", ["titan-xp", "jetson-xavier", "jetson-orin", "desktop", "auto", "rtx"])
+def test_the_default_export_passes_every_check_for_every_target(artifacts, target, capsys):
+    """`fastscnn-edge export` with no options, then `build-engine --fp16 --target T`: every check passes;
+    where T's runtime is installed (TensorRT-RTX here) the engine is built, else it stops for TensorRT alone."""
+    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.machine import tensorrt_rtx_available
+
+    src = export_onnx(ExportSpec(res=(64, 128)), validate=False).path  # the defaults, at a small size
+    code, out, err = _cli(capsys, src, "--fp16", "--target", target)
+    engines = sorted(p.name for p in (artifacts / "engines").glob("*")) if (artifacts / "engines").exists() else []
+    if target in ("rtx", "auto", "desktop") and tensorrt_rtx_available():
+        assert code == 0, err
+        assert engines == ["fastscnn_paper_cls_64x128.fp16.rtx.engine", "fastscnn_paper_cls_64x128.fp16.rtx.engine.json"]
+    else:
+        errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        assert code == 3 and len(errors) == 1 and "the checks passed" in errors[0], err
+        assert "Traceback" not in err and all(ln.startswith(("error:", "warning:")) for ln in err.strip().splitlines())
+        assert engines == []
+
+
+def test_direct_int_to_uint8_label_cast_is_still_refused_for_the_titan_xp(onnx_files, tmp_path, capsys):
+    """An export from before the labels went through float (ArgMax -> Cast(uint8)) cannot build on 8.x."""
+    import onnx
+
+    proto = onnx.load(str(onnx_files["u8"]))
+    via = [n for n in proto.graph.node if n.op_type == "Cast" and n.name.endswith("_via_float")]
+    assert len(via) == 1, "the default export sends its labels through float"
+    final = [n for n in proto.graph.node if n.op_type == "Cast" and n.input[0] == via[0].output[0]][0]
+    final.input[0] = via[0].input[0]
+    proto.graph.node.remove(via[0])
+    old = tmp_path / "old_u8.onnx"
+    onnx.save(proto, str(old))
+    code, _, err = _cli(capsys, old, "--target", "titan-xp")
+    assert code == 2 and "export with --labels int32 for 8.x" in err and len(err.strip().splitlines()) == 1
 
 
 def test_missing_onnx_and_missing_default_exports(artifacts, tmp_path, capsys):
@@ -81,18 +113,22 @@ def test_default_inputs_are_the_default_exports(artifacts, capsys):
     from fastscnn_edge.export import ExportSpec, export_onnx
 
     export_onnx(ExportSpec(head="cls", res=(64, 128), labels="int32"), validate=False)  # to artifacts/
-    code, _, err = _cli(capsys, "--res", "64x128")
+    code, _, err = _cli(capsys, "--res", "64x128", "--runtime", "tensorrt")
     assert code == 3 and "TensorRT is not installed" in err  # found the file, passed the checks
     assert not (artifacts / "engines").exists() or not list((artifacts / "engines").iterdir())
 
 
 def test_prepare_plans_default_path_and_profiles(artifacts, onnx_files):
     pre = prepare(onnx_files["i32"], None, "fp16", [], "jetson-orin", None, None, None)
+    assert pre.runtime == "tensorrt"  # a Jetson needs TensorRT proper, whatever is installed here
     assert pre.out == artifacts / "engines" / "fastscnn_paper_cls_64x128.fp16.engine"
     assert pre.plan.onnx_kind == "fp16" and pre.plan.strongly_typed and pre.static and pre.problems == []
-    pre = prepare(onnx_files["dyn"], None, "fp32", [(64, 128), (128, 256)], "auto", None, 1.0, None)
-    assert pre.resolutions == [(64, 128), (128, 256)] and not pre.static
+    pre = prepare(onnx_files["dyn"], None, "fp32", [(64, 128), (128, 256)], "auto", None, 1.0, None,
+                  runtime="tensorrt")
+    assert pre.resolutions == [(64, 128), (128, 256)] and not pre.static and pre.runtime == "tensorrt"
     assert pre.out.name == "fastscnn_paper_prob_64x128_128x256.fp32.engine"
+    pre = prepare(onnx_files["dyn"], None, "fp32", [(64, 128), (128, 256)], "rtx", None, 1.0, None, runtime="rtx")
+    assert pre.out.name == "fastscnn_paper_prob_64x128_128x256.fp32.rtx.engine" and pre.plan.generation == "rtx"
     with pytest.raises(UserError, match="dynamic input size"):
         prepare(onnx_files["dyn"], None, "fp32", [], "auto", None, None, None)
 
@@ -100,7 +136,7 @@ def test_prepare_plans_default_path_and_profiles(artifacts, onnx_files):
 def test_trt_modules_import_without_tensorrt_torch_or_cuda():
     code = ("import sys, fastscnn_edge.trt, fastscnn_edge.trt.build, fastscnn_edge.trt.runner, "
             "fastscnn_edge.trt.api, fastscnn_edge.cuda_buffers, fastscnn_edge.commands.engine\n"
-            "bad = [m for m in ('tensorrt', 'torch', 'cuda', 'pycuda') if m in sys.modules]\n"
+            "bad = [m for m in ('tensorrt', 'tensorrt_rtx', 'torch', 'cuda', 'pycuda') if m in sys.modules]\n"
             "assert not bad, bad\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr

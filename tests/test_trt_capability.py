@@ -136,7 +136,7 @@ def test_targets_imply_their_platform_without_tensorrt():
 def test_target_contradicting_detected_gpu_refuses():
     with pytest.raises(UserError, match="expects a GPU with sm_61"):
         resolve_target("titan-xp", ADA_10)
-    assert resolve_target("desktop", ADA_10) is ADA_10
+    assert resolve_target("desktop", ADA_10) == ADA_10
     with pytest.raises(UserError, match="unknown target"):
         resolve_target("jetson-nano", None)
 
@@ -144,3 +144,75 @@ def test_target_contradicting_detected_gpu_refuses():
 def test_unknown_precision_refuses():
     with pytest.raises(UserError, match="unknown precision"):
         decide(ADA_10, "bf16", "fp32")
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorRT-RTX: the fourth generation
+
+RTX = Environment("1.7.1.116", runtime="rtx")
+
+
+@pytest.mark.parametrize("precision,have,parse", [("fp32", "fp32", "fp32"), ("fp16", "fp32", "fp16"),
+                                                  ("fp16", "fp16", "fp16"), ("int8", "qdq", "qdq")])
+def test_rtx_is_strongly_typed_without_flags_from_precision_explicit_onnx(precision, have, parse):
+    plan = decide(RTX, precision, have)
+    assert plan.generation == "rtx" and plan.strongly_typed is True and plan.flags == []
+    assert plan.onnx_kind == parse
+    assert plan.compute_capabilities == [(8, 0), (8, 6), (8, 9), (12, 0)]  # Ampere and later: no Turing by default
+
+
+def test_rtx_builds_for_the_compute_capabilities_asked_and_turing_only_when_asked():
+    from dataclasses import replace
+
+    assert decide(replace(RTX, build_for=((8, 6), (8, 9))), "fp16", "fp32").compute_capabilities == [(8, 6), (8, 9)]
+    assert decide(replace(RTX, build_for=((7, 5),)), "fp16", "fp32").compute_capabilities == [(7, 5)]
+    with pytest.raises(UserError, match="FP32 matrix multiply on Turing"):
+        decide(replace(RTX, build_for=((7, 5), (8, 6))), "fp32", "fp32")
+
+
+@pytest.mark.parametrize("cc,needle", [((6, 1), "nothing older than Turing"), ((7, 0), "nothing older than Turing"),
+                                       ((7, 2), "(Jetson)"), ((8, 7), "(Jetson)"), ((9, 0), "this GPU family"),
+                                       ((10, 0), "this GPU family")])
+def test_rtx_refuses_what_it_cannot_target(cc, needle):
+    from dataclasses import replace
+
+    with pytest.raises(UserError) as e:
+        decide(replace(RTX, build_for=(cc,)), "fp16", "fp32")
+    assert needle in str(e.value) and "--runtime tensorrt" in e.value.fix
+
+
+def test_rtx_has_no_dla():
+    with pytest.raises(UserError, match="TensorRT-RTX has no DLA"):
+        decide(RTX, "fp16", "fp32", dla=0)
+
+
+@pytest.mark.parametrize("choice,target,installed,want", [
+    ("auto", "auto", ["tensorrt", "rtx"], "tensorrt"), ("auto", "auto", ["rtx"], "rtx"), ("auto", "auto", [], "tensorrt"),
+    ("auto", "desktop", ["rtx"], "rtx"), ("auto", "rtx", ["tensorrt", "rtx"], "rtx"), ("auto", "titan-xp", ["rtx"], "tensorrt"),
+    ("auto", "jetson-orin", ["rtx"], "tensorrt"), ("rtx", "auto", [], "rtx"), ("tensorrt", "desktop", ["rtx"], "tensorrt"),
+])
+def test_choose_runtime(choice, target, installed, want):
+    from fastscnn_edge.trt.capability import choose_runtime
+
+    assert choose_runtime(choice, target, installed) == want
+
+
+@pytest.mark.parametrize("choice,target,needle", [("rtx", "titan-xp", "does not run on titan-xp"),
+                                                  ("rtx", "jetson-xavier", "does not run on jetson-xavier"),
+                                                  ("tensorrt", "rtx", "--target rtx builds with TensorRT-RTX"),
+                                                  ("cuda", "auto", "unknown TensorRT runtime")])
+def test_choose_runtime_refuses_contradictions(choice, target, needle):
+    from fastscnn_edge.trt.capability import choose_runtime
+
+    with pytest.raises(UserError, match=needle.replace("(", r"\(")):
+        choose_runtime(choice, target, ["tensorrt", "rtx"])
+
+
+def test_compute_capability_parsing():
+    from fastscnn_edge.trt.capability import parse_compute_capabilities
+
+    assert parse_compute_capabilities(["8.6,8.9", "sm_120", "86"]) == ((8, 6), (8, 9), (12, 0))
+    with pytest.raises(UserError, match="not of the form 8.6"):
+        parse_compute_capabilities(["ampere"])
+    with pytest.raises(UserError, match="is for TensorRT-RTX builds"):
+        resolve_target("auto", None, "tensorrt", ((8, 6),))

@@ -32,10 +32,30 @@ def test_real_export_passes_for_10_and_11(exported):
     assert onnx_kind(exported["uint8"]) == "fp32"
 
 
-def test_uint8_labels_are_flagged_for_8x_and_int32_pass(exported):
-    problems = check_onnx(exported["uint8"], generation="8")
-    assert len(problems) == 1 and "--labels int32 for 8.x" in problems[0]
+def test_default_uint8_labels_pass_8x_through_float_and_a_direct_cast_is_flagged(exported, tmp_path):
+    """The default export's labels go ArgMax -> Cast(float32) -> Cast(uint8), which 8.x builds; the
+    direct ArgMax -> Cast(uint8) of older exports is flagged for 8.x only."""
+    assert check_onnx(exported["uint8"], generation="8") == []
     assert check_onnx(exported["int32"], generation="8") == []
+    m = onnx.load(str(exported["uint8"]))
+    via = next(n for n in m.graph.node if n.op_type == "Cast" and n.name.endswith("_via_float"))
+    final = next(n for n in m.graph.node if n.op_type == "Cast" and n.input[0] == via.output[0])
+    final.input[0] = via.input[0]
+    m.graph.node.remove(via)
+    old = tmp_path / "direct.onnx"
+    onnx.save(m, str(old))
+    problems = check_onnx(old, generation="8")
+    assert len(problems) == 1 and "--labels int32 for 8.x" in problems[0]
+    assert check_onnx(old, generation="10") == [] and check_onnx(old, generation="rtx") == []
+
+
+def test_uint8_frames_are_cast_before_anything_else(exported):
+    """bgr8 frames feed a Cast first (every TensorRT parser's rule; tests/test_trt_rtx.py checks it with
+    TensorRT-RTX's parser); a graph whose uint8 input feeds another op is flagged for every generation."""
+    m = onnx.load(str(exported["int32"]))
+    (inp,) = [i for i in m.graph.input]
+    assert inp.type.tensor_type.elem_type == TensorProto.UINT8
+    assert {n.op_type for n in m.graph.node if inp.name in n.input} == {"Cast"}
 
 
 def test_dynamic_shape_is_a_problem_only_when_static_is_required(exported):

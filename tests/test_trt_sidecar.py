@@ -59,3 +59,27 @@ def test_other_gpu_architecture_refuses_and_same_arch_other_model_warns():
         check_compatible(_sidecar(), "10.3.0.30", "NVIDIA GeForce RTX 4090", (8, 9))
     warns = check_compatible(_sidecar(), "10.3.0.30", "Orin NX", (8, 7))
     assert len(warns) == 1 and "rebuild for best speed" in warns[0]
+
+
+def _rtx_sidecar(ccs):
+    from fastscnn_edge.trt.sidecar import Sidecar, TensorInfo
+
+    return Sidecar("1.7.1.116", "", None, "fp16", [TensorInfo("input", "input", [1, 3, 64, 128], "float32")],
+                   "m.onnx", "0" * 64, runtime="tensorrt_rtx", compute_capabilities=list(ccs))
+
+
+def test_rtx_sidecar_round_trip_and_compatibility(tmp_path):
+    from fastscnn_edge.errors import UserError
+    from fastscnn_edge.trt.sidecar import check_compatible, read_sidecar, write_sidecar
+
+    side = _rtx_sidecar([(8, 6), (8, 9)])
+    write_sidecar(tmp_path / "m.engine", side)
+    back = read_sidecar(tmp_path / "m.engine")
+    assert back == side and back.compute_capability is None and back.runtime_label == "TensorRT-RTX 1.7.1.116"
+    assert check_compatible(back, "1.7.1.116", "NVIDIA GeForce RTX 4090", (8, 9), "rtx") == []
+    with pytest.raises(UserError, match="built for compute capabilities 8.6, 8.9"):
+        check_compatible(back, "1.7.1.116", "NVIDIA GeForce RTX 5090", (12, 0), "rtx")
+    with pytest.raises(UserError, match="built with TensorRT-RTX 1.7.1.116; this is TensorRT 10.13"):
+        check_compatible(back, "10.13.0.35", "NVIDIA GeForce RTX 4090", (8, 9), "tensorrt")
+    with pytest.raises(UserError, match="do not move between TensorRT versions"):
+        check_compatible(back, "1.8.0.1", "NVIDIA GeForce RTX 4090", (8, 9), "rtx")

@@ -17,7 +17,10 @@ def build_engine_cmd(
     int8: bool = typer.Option(False, "--int8", help="INT8 engine from a Q/DQ ONNX (or made from --calib images)."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (folder or list file) for --int8 without a Q/DQ ONNX."),
     res: Optional[List[str]] = typer.Option(None, "--res", "-r", help="HxW, repeatable. Static ONNX: must match; dynamic ONNX: one profile each."),
-    target: str = typer.Option("auto", "--target", help="auto | titan-xp | jetson-orin | jetson-xavier | desktop."),
+    target: str = typer.Option("auto", "--target", help="auto | titan-xp | jetson-orin | jetson-xavier | desktop | rtx."),
+    runtime: str = typer.Option("auto", "--runtime", help="auto (TensorRT where installed, else TensorRT-RTX) | tensorrt | rtx."),
+    compute_capability: Optional[List[str]] = typer.Option(
+        None, "--compute-capability", help="TensorRT-RTX: GPUs to build for, e.g. 8.6,8.9 (default 8.0,8.6,8.9,12.0; 7.5 only when asked)."),
     dla: Optional[int] = typer.Option(None, "--dla", help="DLA core (Jetson AGX Orin/Xavier), with GPU fallback."),
     workspace: Optional[float] = typer.Option(None, "--workspace", help="Builder workspace limit in GiB (default: TensorRT's)."),
     timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="Timing cache file: read if present, updated after the build."),
@@ -26,12 +29,14 @@ def build_engine_cmd(
     """Build TensorRT engines; the capability table refuses what this TensorRT/GPU cannot do, before any work."""
     from fastscnn_edge.paths import DEFAULT_ARCH, DEFAULT_HEAD, parse_resolutions
     from fastscnn_edge.trt.build import build_engine, default_onnx_inputs, prepare
+    from fastscnn_edge.trt.capability import parse_compute_capabilities
 
     chosen = [name for name, on in (("fp32", fp32), ("fp16", fp16), ("int8", int8)) if on]
     if len(chosen) > 1:
         raise UserError(f"--{' and --'.join(chosen)} were both given.", fix="pick one of --fp32, --fp16, --int8.")
     precision = chosen[0] if chosen else None  # default: int8 for a Q/DQ ONNX, else fp16
     resolutions = parse_resolutions(res) if res else []
+    ccs = parse_compute_capabilities(compute_capability or [])
     if onnx:
         sources, per_file_res = list(onnx), resolutions
     else:  # the default exports, one static file per resolution
@@ -42,10 +47,10 @@ def build_engine_cmd(
                         fix="build them one at a time with -o.")
     precisions = [precision or _default_precision(src) for src in sources]
     for src, prec in zip(sources, precisions):  # check every input before building the first one
-        prepare(src, output, prec, per_file_res, target, dla, workspace, calib)
+        prepare(src, output, prec, per_file_res, target, dla, workspace, calib, runtime=runtime, compute_capabilities=ccs)
     for src, prec in zip(sources, precisions):
         result = build_engine(src, output, prec, per_file_res, target, dla, workspace, timing_cache, calib,
-                              log=lambda m: typer.echo(m, err=True))
+                              runtime=runtime, compute_capabilities=ccs, log=lambda m: typer.echo(m, err=True))
         typer.echo(result.summary())
 
 

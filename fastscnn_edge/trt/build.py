@@ -1,8 +1,10 @@
 """``build_engine``: ONNX -> TensorRT engine + sidecar, decided by the capability table first.
 
-Order: arguments -> capability plan (refuse before any work) -> ONNX checks -> TensorRT present?
+Order: arguments -> runtime (TensorRT or TensorRT-RTX, from ``--runtime``, ``--target`` and what
+is installed) -> capability plan (refuse before any work) -> ONNX checks -> runtime present?
 -> precision-explicit ONNX (convert through ``fastscnn_edge.quantize`` where missing) -> build
 (progress; Ctrl-C stops it) -> engine and sidecar written atomically -> one result line.
+TensorRT-RTX builds ahead of time for a list of compute capabilities and needs no GPU.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from fastscnn_edge.errors import MissingDependency, UserError
-from fastscnn_edge.trt.capability import PRECISIONS, Environment, Plan, decide, resolve_target
+from fastscnn_edge.trt.capability import (PRECISIONS, ComputeCapability, Environment, Plan, choose_runtime, decide,
+                                          resolve_target)
 
 Resolution = Tuple[int, int]
 Log = Callable[[str], None]
@@ -32,14 +35,21 @@ class BuildResult:
     size: int
     plan: Plan
     warnings: List[str] = field(default_factory=list)
+    runtime: str = "tensorrt"
+    runnable_here: bool = True
 
     def summary(self) -> str:
         """The one line a finished build prints: what, where, how large, how long, what next."""
         from fastscnn_edge.fileio import human_size
 
         res = ", ".join(f"{h}x{w}" for h, w in self.resolutions)
-        return (f"built {self.path} ({self.precision}, {res}) {human_size(self.size)} in {self.seconds:.1f} s "
-                f"-> next: fastscnn-edge bench {self.path}")
+        what = f"{self.precision}, {res}"
+        if self.runtime == "rtx":
+            ccs = ", ".join(f"{a}.{b}" for a, b in self.plan.compute_capabilities)
+            what += f", TensorRT-RTX for compute capability {ccs}"
+        nxt = (f"fastscnn-edge bench {self.path}" if self.runnable_here else
+               f"copy it with its .json to an Ampere-or-later RTX GPU and run fastscnn-edge bench {self.path.name} there")
+        return f"built {self.path} ({what}) {human_size(self.size)} in {self.seconds:.1f} s -> next: {nxt}"
 
 
 @dataclass
@@ -54,12 +64,23 @@ class Prepared:
     static: bool
     out: Path
     problems: List[str]
+    runtime: str = "tensorrt"
+
+
+def installed_runtimes() -> List[str]:
+    from fastscnn_edge.machine import trt_runtime_available
+
+    return [r for r in ("tensorrt", "rtx") if trt_runtime_available(r)]
 
 
 def prepare(onnx: Path, out: Optional[Path], precision: str, res_list: Sequence[Resolution], target: str,
             dla: Optional[int], workspace_gib: Optional[float], calib: Optional[Path],
-            detected: Optional[Environment] = None) -> Prepared:
-    """Validate the arguments and decide the plan; raise UserError on anything wrong. No side effects."""
+            detected: Optional[Environment] = None, *, runtime: str = "auto",
+            compute_capabilities: Sequence[ComputeCapability] = ()) -> Prepared:
+    """Validate the arguments and decide the plan; raise UserError on anything wrong. No side effects.
+
+    ``runtime`` is ``auto``, ``tensorrt`` or ``rtx``; the chosen one is in ``Prepared.runtime``.
+    """
     from fastscnn_edge.metadata import read_onnx_meta
     from fastscnn_edge.paths import default_engine
     from fastscnn_edge.trt.onnx_check import check_onnx, onnx_kind
@@ -77,17 +98,19 @@ def prepare(onnx: Path, out: Optional[Path], precision: str, res_list: Sequence[
         raise UserError(f"{onnx} does not exist.", fix="export it first: fastscnn-edge export")
     meta = read_onnx_meta(onnx)
     kind = onnx_kind(onnx)
-    env = resolve_target(target, detected)
+    chosen = runtime if runtime in ("tensorrt", "rtx") and detected is not None else \
+        choose_runtime(runtime, target, installed_runtimes())
+    env = resolve_target(target, detected, chosen, compute_capabilities)
     plan = decide(env, precision, kind, dla=dla, have_calibration=calib is not None)
     static = meta.resolution is not None
     resolutions = _resolutions(onnx, meta.resolution, res_list)
     problems = check_onnx(onnx, generation=plan.generation, static=static, int8=(kind == "qdq"))
     if out is None:
-        out = default_engine(meta.arch, meta.head, resolutions[0], precision)
+        out = default_engine(meta.arch, meta.head, resolutions[0], precision, chosen)
         if len(resolutions) > 1:  # one engine, one profile per size
             sizes = "_".join(f"{h}x{w}" for h, w in resolutions)
-            out = out.with_name(f"fastscnn_{meta.arch}_{meta.head}_{sizes}.{precision}.engine")
-    return Prepared(onnx, precision, plan, env, resolutions, static, Path(out), problems)
+            out = out.with_name(out.name.replace(f"_{resolutions[0][0]}x{resolutions[0][1]}.", f"_{sizes}.", 1))
+    return Prepared(onnx, precision, plan, env, resolutions, static, Path(out), problems, chosen)
 
 
 def _resolutions(onnx: Path, built: Optional[Tuple[int, int]], asked: Sequence[Resolution]) -> List[Resolution]:
@@ -103,40 +126,53 @@ def _resolutions(onnx: Path, built: Optional[Tuple[int, int]], asked: Sequence[R
     return [tuple(r) for r in dict.fromkeys(tuple(r) for r in asked)]  # type: ignore[misc]
 
 
-def detect_environment() -> Environment:
-    """TensorRT version and the current GPU (needs TensorRT and a CUDA backend)."""
-    from fastscnn_edge.cuda_buffers import device_info
+def detect_environment(runtime: str = "tensorrt") -> Environment:
+    """The runtime's version and, for TensorRT proper, the current GPU (needs a CUDA backend).
+    TensorRT-RTX builds ahead of time: it needs no GPU, and none is looked for."""
+    from fastscnn_edge.machine import is_jetson
     from fastscnn_edge.trt import api
 
-    version = api.version()
+    version = api.version(runtime)
+    if runtime == "rtx":
+        return Environment(version, None, None, 0, False, runtime="rtx")
+    from fastscnn_edge.cuda_buffers import device_info
+
     dev = device_info()
-    return Environment(version, dev.compute_capability, dev.name, api.num_dla_cores(),
-                       Path("/etc/nv_tegra_release").exists())
+    return Environment(version, dev.compute_capability, dev.name, api.num_dla_cores(), is_jetson())
 
 
 def build_engine(onnx: Path, out: Optional[Path] = None, precision: str = "fp16",
                  res_list: Sequence[Resolution] = (), target: str = "auto", dla: Optional[int] = None,
                  workspace_gib: Optional[float] = None, timing_cache: Optional[Path] = None,
-                 calib: Optional[Path] = None, *, log: Optional[Log] = None) -> BuildResult:
+                 calib: Optional[Path] = None, *, runtime: str = "auto",
+                 compute_capabilities: Sequence[ComputeCapability] = (), log: Optional[Log] = None) -> BuildResult:
     """Build one engine from ``onnx``; see the module doc for the order of checks. ``log`` gets warnings."""
-    from fastscnn_edge.backends import tensorrt_available
+    from fastscnn_edge.machine import trt_runtime_available
 
     say = log or (lambda _m: None)
-    pre = prepare(onnx, out, precision, res_list, target, dla, workspace_gib, calib)  # before any work
+    pre = prepare(onnx, out, precision, res_list, target, dla, workspace_gib, calib, runtime=runtime,
+                  compute_capabilities=compute_capabilities)  # before any work
     _refuse_problems(pre)
     if timing_cache is not None and Path(timing_cache).is_dir():
         raise UserError(f"--timing-cache {timing_cache} is a folder.", fix="pass a file name, e.g. --timing-cache timing.cache.")
     shown = set(pre.plan.warnings)
     for w in pre.plan.warnings:
         say(f"warning: {w}")
-    if not tensorrt_available():
-        from fastscnn_edge.trt.api import INSTALL_FIX
+    if not trt_runtime_available(pre.runtime):
+        from fastscnn_edge.trt.api import INSTALL_FIX, RTX_INSTALL_FIX
 
-        raise MissingDependency("TensorRT is not installed; the checks passed, but an engine needs it.", fix=INSTALL_FIX + ".")
+        if pre.runtime == "rtx":
+            raise MissingDependency("TensorRT-RTX is not installed; the checks passed, but an engine needs it.",
+                                    fix=RTX_INSTALL_FIX + ".")
+        rtx_too = "" if target not in ("auto", "desktop") else \
+            "; for RTX GPUs (or to build here without a GPU) " + RTX_INSTALL_FIX + " and pass --runtime rtx"
+        raise MissingDependency("TensorRT is not installed; the checks passed, but an engine needs it.",
+                                fix=INSTALL_FIX + rtx_too + ".")
     from fastscnn_edge.fileio import check_writable
 
     check_writable(pre.out)
-    pre = prepare(onnx, pre.out, precision, res_list, target, dla, workspace_gib, calib, detected=detect_environment())
+    pre = prepare(onnx, pre.out, precision, res_list, target, dla, workspace_gib, calib,
+                  detected=detect_environment(pre.runtime), runtime=pre.runtime, compute_capabilities=compute_capabilities)
     for w in pre.plan.warnings:
         if w not in shown:
             say(f"warning: {w}")
@@ -223,7 +259,8 @@ def _build(pre: Prepared, source: Path, workspace_gib: Optional[float], timing_c
     profiles = [] if pre.static else [((1, h, w, 3) if fmt in ("rgb8", "bgr8") else (1, 3, h, w)) for h, w in pre.resolutions]
     req = api.BuildRequest(onnx=source, strongly_typed=bool(pre.plan.strongly_typed), flags=list(pre.plan.flags),
                            profiles=profiles, workspace_bytes=int(workspace_gib * (1 << 30)) if workspace_gib else None,
-                           timing_cache=timing_cache, dla_core=pre.plan.dla_core)
+                           timing_cache=timing_cache, dla_core=pre.plan.dla_core, runtime=pre.runtime,
+                           compute_capabilities=list(pre.plan.compute_capabilities))
     t0 = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   transient=True) as bar, _ctrl_c_cancels() as cancel:
@@ -232,27 +269,46 @@ def _build(pre: Prepared, source: Path, workspace_gib: Optional[float], timing_c
         def progress(phase: str, done: int, total: int) -> None:
             bar.update(task, description=f"{phase[:60]}", completed=done, total=max(total, 1))
 
-        data, cache = api.build_serialized(req, progress=progress, cancel=cancel)
+        built = api.build_serialized(req, progress=progress, cancel=cancel)
     seconds = time.perf_counter() - t0
     with atomic_path(pre.out) as tmp:
-        tmp.write_bytes(data)
-        engine = api.Engine(data)  # read the I/O back from what was built
+        tmp.write_bytes(built.plan)
         io = [TensorInfo(t.name, "input" if t.is_input else "output", list(t.shape), _np_name(t.dtype))
-              for t in engine.tensors()]
+              for t in built.io]  # the I/O of the parsed network: read without deserializing (no GPU needed)
         meta.precision = pre.precision
         sidecar = Sidecar(
             tensorrt_version=pre.env.trt_version or "", gpu_name=pre.env.gpu_name or "",
-            compute_capability=pre.env.compute_capability or (0, 0), precision=pre.precision, io=io,
+            compute_capability=pre.env.compute_capability, precision=pre.precision, io=io,
             source_onnx=str(source), source_sha256=sha256_file(source),
             build_options={"plan": pre.plan.to_json(), "resolutions": [list(r) for r in pre.resolutions],
                            "workspace_gib": workspace_gib, "timing_cache": str(timing_cache) if timing_cache else None,
                            "target_onnx": str(pre.onnx)},
-            build_seconds=round(seconds, 2), toolkit_version=__version__, meta=meta.to_json())
+            build_seconds=round(seconds, 2), toolkit_version=__version__, meta=meta.to_json(),
+            runtime="tensorrt_rtx" if pre.runtime == "rtx" else "tensorrt",
+            compute_capabilities=list(pre.plan.compute_capabilities) if pre.runtime == "rtx" else
+            ([pre.env.compute_capability] if pre.env.compute_capability else []))
         write_sidecar(pre.out, sidecar)
-    if timing_cache is not None and cache is not None:
-        atomic_write_bytes(timing_cache, cache)
+    if timing_cache is not None and built.timing_cache is not None:
+        atomic_write_bytes(timing_cache, built.timing_cache)
     return BuildResult(pre.out, sidecar_path(pre.out), pre.precision, list(pre.resolutions), seconds,
-                       pre.out.stat().st_size, pre.plan, list(pre.plan.warnings))
+                       pre.out.stat().st_size, pre.plan, list(pre.plan.warnings), pre.runtime,
+                       runnable_here=runnable_here(pre.runtime, list(pre.plan.compute_capabilities)))
+
+
+def runnable_here(runtime: str, compute_capabilities: Sequence[ComputeCapability]) -> bool:
+    """Whether an engine just built could run on this machine (a GPU it was built for is present)."""
+    from fastscnn_edge.machine import gpu_present
+
+    if runtime != "rtx":
+        return True  # TensorRT proper built it on this machine's GPU
+    if not gpu_present():
+        return False
+    try:
+        from fastscnn_edge.cuda_buffers import device_info
+
+        return tuple(device_info().compute_capability) in [tuple(c) for c in compute_capabilities]
+    except UserError:
+        return False
 
 
 def _np_name(trt_name: str) -> str:

@@ -41,7 +41,7 @@ _UINT8, _INT8, _INT64, _FLOAT16 = 2, 3, 7, 10
 
 def check_onnx(model: Union[str, Path, "object"], *, generation: Optional[str] = None, static: bool = True,
                int8: bool = False, reference: Union[str, Path, None] = None) -> List[str]:
-    """Problems TensorRT of ``generation`` ("8" | "10" | "11" | None: any) would have with ``model``.
+    """Problems TensorRT of ``generation`` ("8" | "10" | "11" | "rtx" | None: any) would have with ``model``.
 
     ``static``: require fixed input shapes. ``int8``: require TensorRT's Q/DQ form. ``reference``: an
     fp32 ONNX whose graph input/output types ``model`` must keep (the FP16 and INT8 conversions).
@@ -50,6 +50,7 @@ def check_onnx(model: Union[str, Path, "object"], *, generation: Optional[str] =
     problems: List[str] = []
     problems += _check_ops(proto)
     problems += _check_opset(proto, generation)
+    problems += _check_uint8_inputs(proto)
     if static:
         problems += _check_static(proto)
     if int8:
@@ -106,6 +107,24 @@ def _check_opset(proto, generation: Optional[str]) -> List[str]:  # noqa: ANN001
         return [f"opset {opset} is newer than TensorRT {generation}.x parses (<= {limit}); "
                 f"export with --opset {limit}"]
     return []
+
+
+def _check_uint8_inputs(proto) -> List[str]:  # noqa: ANN001
+    """Every TensorRT parser (8.x, 10.x, 11.x, RTX) takes a uint8 network input only into a Cast
+    (TensorRT-RTX: "/Transpose: first input has type UInt8 but must have type Float, ..."; NVIDIA/TensorRT
+    issues 2809 and 3985 for 8.6 and 10.x)."""
+    inits = {i.name for i in proto.graph.initializer}
+    out = []
+    for vi in proto.graph.input:
+        if vi.name in inits or _elem_type(vi) != _UINT8:
+            continue
+        bad = [n for n in proto.graph.node if vi.name in n.input and n.op_type != "Cast"]
+        if bad:
+            n = bad[0]
+            out.append(f"uint8 input {vi.name} feeds {n.op_type} {n.name or n.output[0]}; TensorRT takes a uint8 "
+                       "input only into a Cast: re-export with this fastscnn-edge (it casts frames first) "
+                       "or with --input float")
+    return out
 
 
 def _dims(value_info) -> List[object]:  # noqa: ANN001

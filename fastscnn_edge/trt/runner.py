@@ -1,10 +1,12 @@
 """Run a TensorRT engine as a :class:`fastscnn_edge.backends.Runner`, torch-free.
 
 ``open_engine_runner(path, res=None)`` reads the sidecar first (missing: a warning and default
-metadata; mismatched TensorRT or GPU: UserError), deserializes the engine, allocates pinned host
-and device buffers once, and runs on one CUDA stream. ``timed_call`` gives the bench CUDA-event
-times (``gpu_compute``, ``h2d``, ``d2h`` in ms); ``enable_cuda_graph`` captures the enqueue once
-and replays it (cuda-python only).
+metadata; mismatched runtime, TensorRT release or GPU: UserError), deserializes the engine with
+the runtime that built it (TensorRT or TensorRT-RTX), allocates pinned host and device buffers
+once, and runs on one CUDA stream. ``timed_call`` gives the bench CUDA-event times
+(``gpu_compute``, ``h2d``, ``d2h`` in ms); ``enable_cuda_graph`` captures the enqueue once and
+replays it (cuda-python only). TensorRT-RTX engines keep their just-in-time kernels in
+``<engine>.runtime-cache`` beside the engine, reused by the next run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,38 @@ from fastscnn_edge.metadata import ModelMeta
 from fastscnn_edge.trt.sidecar import Sidecar, check_compatible, read_sidecar
 
 
+RTX_GPU_NEEDED = "running it needs an Ampere-or-later RTX GPU"
+
+
+def engine_runtime(path: Path, sidecar: Optional[Sidecar]) -> str:
+    """"rtx" for a TensorRT-RTX engine (sidecar, else the ``.rtx.engine`` name), else "tensorrt"."""
+    if sidecar is not None:
+        return "rtx" if sidecar.runtime == "tensorrt_rtx" else "tensorrt"
+    return "rtx" if path.name.endswith(".rtx.engine") else "tensorrt"
+
+
+def runtime_cache_path(engine: Path) -> Path:
+    return engine.with_name(engine.name + ".runtime-cache")
+
+
+def check_runnable(path: Path, sidecar: Optional[Sidecar]) -> str:
+    """The runtime to run ``path`` with, or UserError/MissingDependency (one line) before any CUDA work."""
+    from fastscnn_edge.errors import MissingDependency
+    from fastscnn_edge.machine import gpu_present
+    from fastscnn_edge.trt import api
+
+    runtime = engine_runtime(path, sidecar)
+    api.resolve_runtime(runtime)  # MissingDependency names the runtime to install
+    if not gpu_present():
+        what = "a TensorRT-RTX engine" if runtime == "rtx" else "a TensorRT engine"
+        need = RTX_GPU_NEEDED if runtime == "rtx" else "running it needs the NVIDIA GPU it was built on"
+        raise MissingDependency(f"{path.name} is {what}, built; {need}, and this machine has no GPU.",
+                                fix=f"run it on such a machine, or benchmark the ONNX here: fastscnn-edge bench "
+                                    f"{Path(sidecar.source_onnx).name if sidecar and sidecar.source_onnx else 'MODEL.onnx'} "
+                                    "--backend onnxruntime")
+    return runtime
+
+
 def open_engine_runner(path: str | Path, res: Optional[Tuple[int, int]] = None) -> "EngineRunner":
     """Open ``path`` (a .engine/.plan) for inference at ``res`` (needed only for dynamic engines)."""
     from fastscnn_edge.trt import api
@@ -28,19 +62,20 @@ def open_engine_runner(path: str | Path, res: Optional[Tuple[int, int]] = None) 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist.", fix="build it first: fastscnn-edge build-engine")
-    api.load()  # MissingDependency before any CUDA work
+    sidecar = read_sidecar(path)
+    runtime = check_runnable(path, sidecar)  # MissingDependency before any CUDA work
     from fastscnn_edge.cuda_buffers import device_info
 
-    sidecar = read_sidecar(path)
     dev = device_info()
-    version = api.version()
+    version = api.version(runtime)
     if sidecar is None:
-        warnings.warn(f"{path.name} has no sidecar {path.name}.json: cannot check it was built for TensorRT "
-                      f"{version} on {dev.name}; assuming the default preprocessing", stacklevel=2)
+        warnings.warn(f"{path.name} has no sidecar {path.name}.json: cannot check it was built for "
+                      f"{api.RUNTIME_NAMES[runtime]} {version} on {dev.name}; assuming the default preprocessing",
+                      stacklevel=2)
     else:
-        for w in check_compatible(sidecar, version, dev.name, dev.compute_capability):
+        for w in check_compatible(sidecar, version, dev.name, dev.compute_capability, runtime):
             warnings.warn(w, stacklevel=2)
-    return EngineRunner(path, sidecar, res=res, trt_version=version, gpu=dev.name)
+    return EngineRunner(path, sidecar, res=res, trt_version=version, gpu=dev.name, runtime=runtime)
 
 
 def _meta_for(sidecar: Optional[Sidecar], in_shape: Tuple[int, ...], in_dtype: str) -> ModelMeta:
@@ -60,11 +95,12 @@ class EngineRunner(Runner):
     """One engine, one execution context, one stream; buffers sized for one resolution."""
 
     def __init__(self, path: Path, sidecar: Optional[Sidecar], *, res: Optional[Tuple[int, int]],
-                 trt_version: str, gpu: str) -> None:
+                 trt_version: str, gpu: str, runtime: str = "tensorrt") -> None:
         from fastscnn_edge.cuda_buffers import Event, Stream, numpy_dtype
         from fastscnn_edge.trt import api
 
-        self.engine = api.Engine(path.read_bytes())
+        self.engine = api.Engine(path.read_bytes(), runtime,
+                                 runtime_cache=runtime_cache_path(path) if runtime == "rtx" else None)
         tensors = self.engine.tensors()
         inputs = [t for t in tensors if t.is_input]
         outputs = [t for t in tensors if not t.is_input]
@@ -88,8 +124,9 @@ class EngineRunner(Runner):
         super().__init__(
             backend="tensorrt", device="cuda", meta=meta,
             io=IOSpec(tin.name, in_shape, in_dtype.name, tout.name, out_shape, out_dtype.name),
-            description=f"TensorRT {trt_version} {meta.precision} on {gpu}",
-            details={"path": str(path), "sidecar": sidecar is not None, "tensor_api": self.engine.tensor_api},
+            description=f"{api.RUNTIME_NAMES[runtime]} {trt_version} {meta.precision} on {gpu}",
+            details={"path": str(path), "sidecar": sidecar is not None, "tensor_api": self.engine.tensor_api,
+                     "runtime": runtime},
         )
 
     def _resolve_input_shape(self, tin: Any, meta: ModelMeta, res: Optional[Tuple[int, int]]) -> Tuple[int, ...]:
@@ -192,6 +229,11 @@ class EngineRunner(Runner):
             self.graph = b.capture_end(self.stream.raw)  # type: ignore[attr-defined]
 
     def close(self) -> None:
+        if self._resources:  # the first close: keep TensorRT-RTX's just-in-time kernels for the next run
+            try:
+                self.engine.save_runtime_cache()
+            except UserError as exc:  # an unwritable folder costs the next run its warm start, nothing more
+                warnings.warn(f"runtime cache not saved: {exc}", stacklevel=2)
         for r in reversed(self._resources):
             r.close()
         self._resources = []

@@ -30,9 +30,13 @@ class TensorInfo:
 
 @dataclass
 class Sidecar:
+    """What built an engine. ``runtime`` is "tensorrt" or "tensorrt_rtx"; TensorRT proper builds for the
+    GPU it ran on (``gpu_name``, ``compute_capability``); TensorRT-RTX builds ahead of time for
+    ``compute_capabilities`` (and ``gpu_name`` is empty, ``compute_capability`` None, where no GPU was used)."""
+
     tensorrt_version: str
     gpu_name: str
-    compute_capability: Tuple[int, int]
+    compute_capability: Optional[Tuple[int, int]]
     precision: str
     io: List[TensorInfo]
     source_onnx: str
@@ -42,24 +46,36 @@ class Sidecar:
     toolkit_version: str = ""
     meta: Dict[str, Any] = field(default_factory=dict)  # ModelMeta.to_json()
     schema: int = SCHEMA
+    runtime: str = "tensorrt"
+    compute_capabilities: List[Tuple[int, int]] = field(default_factory=list)
 
     def to_json(self) -> Dict[str, Any]:
         d = asdict(self)
-        d["compute_capability"] = list(self.compute_capability)
+        d["compute_capability"] = list(self.compute_capability) if self.compute_capability else None
+        d["compute_capabilities"] = [list(c) for c in self.compute_capabilities]
         return d
+
+    @property
+    def runtime_label(self) -> str:
+        return ("TensorRT-RTX " if self.runtime == "tensorrt_rtx" else "TensorRT ") + self.tensorrt_version
 
     @classmethod
     def from_json(cls, data: Dict[str, Any]) -> "Sidecar":
         try:
             io = [TensorInfo(t["name"], t["mode"], list(t["shape"]), t["dtype"]) for t in data["io"]]
             cc = data["compute_capability"]
+            runtime = str(data.get("runtime", "tensorrt"))
+            if runtime not in ("tensorrt", "tensorrt_rtx"):
+                raise ValueError(f"runtime {runtime!r} is neither tensorrt nor tensorrt_rtx")
             return cls(
                 tensorrt_version=str(data["tensorrt_version"]), gpu_name=str(data["gpu_name"]),
-                compute_capability=(int(cc[0]), int(cc[1])), precision=str(data["precision"]), io=io,
+                compute_capability=(int(cc[0]), int(cc[1])) if cc is not None else None,
+                precision=str(data["precision"]), io=io,
                 source_onnx=str(data.get("source_onnx", "")), source_sha256=str(data.get("source_sha256", "")),
                 build_options=dict(data.get("build_options", {})), build_seconds=float(data.get("build_seconds", 0.0)),
                 toolkit_version=str(data.get("toolkit_version", "")), meta=dict(data.get("meta", {})),
-                schema=int(data.get("schema", SCHEMA)),
+                schema=int(data.get("schema", SCHEMA)), runtime=runtime,
+                compute_capabilities=[(int(c[0]), int(c[1])) for c in data.get("compute_capabilities", [])],
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise UserError(f"the engine sidecar is incomplete or malformed ({type(exc).__name__}: {exc}).",
@@ -116,20 +132,36 @@ def _release(version: str) -> Tuple[int, ...]:
     return parse_version(version)[:3]
 
 
-def check_compatible(sidecar: Sidecar, trt_version: str, gpu_name: str, cc: Tuple[int, int]) -> List[str]:
+def check_compatible(sidecar: Sidecar, trt_version: str, gpu_name: str, cc: Tuple[int, int],
+                     runtime: str = "tensorrt") -> List[str]:
     """Raise UserError where the engine cannot run here; return warnings where it may run but should not.
 
-    An engine runs only on the TensorRT release (major.minor.patch) that built it and on a GPU of the
-    same compute capability. The same compute capability on another GPU model loads, with a warning
-    (TensorRT itself warns: tactics were timed on the other model).
+    An engine runs only on the runtime (TensorRT or TensorRT-RTX) and release (major.minor.patch) that
+    built it. A TensorRT engine runs on a GPU of the compute capability it was built on (another GPU
+    model of the same one loads, with a warning: tactics were timed on the other model); a
+    TensorRT-RTX engine on a GPU whose compute capability it was built for.
     """
+    built_with = "tensorrt_rtx" if runtime == "rtx" else "tensorrt"
+    if sidecar.runtime != built_with:
+        need = "TensorRT-RTX (pip install tensorrt-rtx-cu13)" if sidecar.runtime == "tensorrt_rtx" else "TensorRT"
+        raise UserError(f"the engine was built with {sidecar.runtime_label}; this is "
+                        f"{'TensorRT-RTX' if runtime == 'rtx' else 'TensorRT'} {trt_version}.",
+                        fix=f"run it where {need} is installed, or rebuild it here: "
+                            f"fastscnn-edge build-engine {sidecar.source_onnx or 'MODEL.onnx'}")
     if _release(sidecar.tensorrt_version) != _release(trt_version):
-        raise UserError(f"the engine was built with TensorRT {sidecar.tensorrt_version}, this is TensorRT {trt_version}; "
+        this = ("TensorRT-RTX " if runtime == "rtx" else "TensorRT ") + trt_version
+        raise UserError(f"the engine was built with {sidecar.runtime_label}, this is {this}; "
                         "engines do not move between TensorRT versions.",
                         fix=f"rebuild it here: fastscnn-edge build-engine {sidecar.source_onnx or 'MODEL.onnx'}")
-    built = tuple(sidecar.compute_capability)
-    if built != tuple(cc):
-        raise UserError(f"the engine was built for {sidecar.gpu_name} (sm_{built[0]}{built[1]}), this GPU is "
+    if sidecar.runtime == "tensorrt_rtx":
+        if tuple(cc) not in [tuple(c) for c in sidecar.compute_capabilities]:
+            built = ", ".join(f"{a}.{b}" for a, b in sidecar.compute_capabilities) or "none recorded"
+            raise UserError(f"the engine was built for compute capabilities {built}; this GPU is {gpu_name} "
+                            f"({cc[0]}.{cc[1]}).", fix=f"rebuild it with --runtime rtx --compute-capability {cc[0]}.{cc[1]}")
+        return []
+    built_cc = tuple(sidecar.compute_capability or (0, 0))
+    if built_cc != tuple(cc):
+        raise UserError(f"the engine was built for {sidecar.gpu_name} (sm_{built_cc[0]}{built_cc[1]}), this GPU is "
                         f"{gpu_name} (sm_{cc[0]}{cc[1]}); engines do not move between GPU architectures.",
                         fix=f"rebuild it on this machine: fastscnn-edge build-engine {sidecar.source_onnx or 'MODEL.onnx'}")
     if sidecar.gpu_name.strip() != gpu_name.strip():

@@ -1,0 +1,258 @@
+"""NVIDIA's own ONNX parser and builder in the loop: TensorRT-RTX parses and builds (ahead of time, no
+GPU needed) every form `export` and `quantize` write, and `build-engine` writes an RTX engine and its
+sidecar on this GPU-less machine. Where one of our own ONNX rules can be checked by the real parser,
+a test does so.
+
+The matrix: input float/rgb8/bgr8 x head cls/prob/logits x labels uint8/int32/int64 (cls only) x
+static/dynamic x fp32/FP16/INT8 (TensorRT Q/DQ from `quantize --int8 --calib`), at 64x128. Dynamic
+models are built with a range profile (min 64x128, opt 128x256, max 256x512): the case that failed in
+TensorRT-RTX's builder for the uint8-label NHWC head.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Dict, Tuple
+
+import numpy as np
+import pytest
+
+from fastscnn_edge.errors import UserError
+
+pytestmark = pytest.mark.rtx
+
+RES = (64, 128)
+CELLS = [("cls", inp, lab) for inp in ("float", "rgb8", "bgr8") for lab in ("uint8", "int32", "int64")] + \
+        [(head, inp, "") for head in ("prob", "logits") for inp in ("float", "rgb8", "bgr8")]
+MATRIX = [(*cell, dyn, prec) for cell, dyn, prec in itertools.product(CELLS, (False, True), ("fp32", "fp16", "int8"))]
+
+
+def _id(case) -> str:  # noqa: ANN001
+    head, inp, lab, dyn, prec = case
+    return "-".join(x for x in (head, inp, lab, "dynamic" if dyn else "static", prec) if x)
+
+
+@pytest.fixture(scope="module")
+def calib_images(tmp_path_factory) -> Path:
+    import cv2
+
+    d = tmp_path_factory.mktemp("calib")
+    rng = np.random.default_rng(3)
+    for i in range(8):
+        small = rng.integers(0, 256, size=(8, 16, 3), dtype=np.uint8)
+        cv2.imwrite(str(d / f"{i:02d}.png"), cv2.resize(small, (RES[1], RES[0]), interpolation=cv2.INTER_LINEAR))
+    return d
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, calib_images):
+    """Exports (and their FP16/INT8 forms) made on first use and shared by the matrix."""
+    from fastscnn_edge.checkpoint import resolve_model
+    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.quantize import to_fp16, to_int8
+
+    d = tmp_path_factory.mktemp("matrix")
+    model, ckpt = resolve_model(None, None)
+    made: Dict[Tuple[str, str, str, bool, str], Path] = {}
+
+    def get(head: str, inp: str, lab: str, dyn: bool, prec: str) -> Path:
+        key = (head, inp, lab, dyn, prec)
+        if key in made:
+            return made[key]
+        if prec == "fp32":
+            name = _id((head, inp, lab, dyn, "fp32"))
+            spec = ExportSpec(head=head, res=RES, input_format=inp, labels=lab or "uint8", dynamic=dyn,
+                              output=d / f"{name}.onnx")
+            made[key] = export_onnx(spec, model=model, checkpoint=ckpt, validate=False).path
+        elif prec == "fp16":
+            made[key] = to_fp16(get(head, inp, lab, dyn, "fp32"), validate=False).path
+        else:
+            made[key] = to_int8(get(head, inp, lab, dyn, "fp32"), None, calib_images, target="tensorrt",
+                                method="minmax", count=8, validate=False, progress=False,
+                                **({"res": (128, 256)} if dyn else {})).path
+        return made[key]
+
+    return get
+
+
+def _range_profile(path: Path):  # noqa: ANN202 - (min, opt, max) input shapes
+    from fastscnn_edge.metadata import read_onnx_meta
+
+    fmt = read_onnx_meta(path).input_format
+    shape = (lambda h, w: (1, h, w, 3)) if fmt in ("rgb8", "bgr8") else (lambda h, w: (1, 3, h, w))
+    return (shape(64, 128), shape(128, 256), shape(256, 512))
+
+
+def _onnx_io(path: Path) -> Dict[str, int]:
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False).graph
+    return {v.name: v.type.tensor_type.elem_type for v in list(g.input) + list(g.output)}
+
+
+TRT_TO_ONNX = {"FLOAT": 1, "UINT8": 2, "INT32": 6, "INT64": 7, "HALF": 10}
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=[_id(c) for c in MATRIX])
+def test_every_export_form_parses_and_builds(models, case):
+    from fastscnn_edge.trt import api
+    from fastscnn_edge.trt.onnx_check import check_onnx
+
+    head, inp, lab, dyn, prec = case
+    if prec == "int8" and dyn:
+        pytest.importorskip("fastscnn_edge.quantize")
+    path = models(*case)
+    assert check_onnx(path, generation="rtx", static=not dyn, int8=(prec == "int8")) == []
+    req = api.BuildRequest(onnx=path, strongly_typed=True, flags=[], runtime="rtx",
+                           profiles=[_range_profile(path)] if dyn else [])
+    built = api.build_serialized(req)
+    assert len(built.plan) > 100_000
+    # the engine keeps the graph's I/O names and types (uint8 frames in, the export's label type out)
+    io = {t.name: TRT_TO_ONNX[t.dtype] for t in built.io}
+    assert io == _onnx_io(path)
+    shapes = {t.name: t.shape for t in built.io}
+    if not dyn:
+        assert all(-1 not in s for s in shapes.values())
+    else:
+        assert any(-1 in s for s in shapes.values())
+
+
+def _hand_made(tmp_path: Path, cast_first: bool) -> Path:
+    """uint8 NHWC frames -> (Transpose, Cast) -> float: the old export order (Transpose first) and the new."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("frames", TensorProto.UINT8, [1, 8, 8, 3])
+    y = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 8, 8])
+    if cast_first:
+        nodes = [helper.make_node("Cast", ["frames"], ["f"], to=TensorProto.FLOAT, name="cast"),
+                 helper.make_node("Transpose", ["f"], ["out"], perm=[0, 3, 1, 2], name="nchw")]
+    else:
+        nodes = [helper.make_node("Transpose", ["frames"], ["t"], perm=[0, 3, 1, 2], name="nchw"),
+                 helper.make_node("Cast", ["t"], ["out"], to=TensorProto.FLOAT, name="cast")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / f"u8_{'cast' if cast_first else 'transpose'}_first.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("cast_first", [False, True])
+def test_uint8_input_rule_agrees_with_the_real_parser(tmp_path, cast_first):
+    """Our rule "a uint8 input feeds only a Cast" and NVIDIA's parser give the same verdict."""
+    from fastscnn_edge.trt import api
+    from fastscnn_edge.trt.onnx_check import check_onnx
+
+    path = _hand_made(tmp_path, cast_first)
+    ours = [p for p in check_onnx(path) if "uint8 input" in p]
+    parsed = api.parse_onnx(path, "rtx")
+    assert (ours == []) == (parsed.problems == []) == cast_first
+    if not cast_first:
+        assert "feeds Transpose nchw" in ours[0]
+        assert parsed.problems[0].node == "nchw" and "UInt8" in parsed.problems[0].desc
+        with pytest.raises(UserError) as e:
+            api.build_serialized(api.BuildRequest(onnx=path, strongly_typed=True, flags=[], profiles=[], runtime="rtx"))
+        msg = str(e.value)
+        assert "node nchw" in msg and "UInt8" in msg and "--input float" in msg and "\n" not in msg
+
+
+def test_turing_fp32_build_failure_names_the_node_and_the_fix(models):
+    """A real builder failure (no FP32 GEMM on Turing) is one line with the node and what to change; the
+    capability table refuses the same request before any work."""
+    from fastscnn_edge.trt import api
+    from fastscnn_edge.trt.capability import Environment, decide
+
+    path = models("cls", "float", "uint8", False, "fp32")
+    with pytest.raises(UserError) as e:
+        api.build_serialized(api.BuildRequest(onnx=path, strongly_typed=True, flags=[], profiles=[], runtime="rtx",
+                                              compute_capabilities=[(7, 5)]))
+    msg = str(e.value)
+    assert "MatMul" in msg and "Turing" in msg and "--fp16" in msg and "\n" not in msg and "cudaError" not in msg
+    with pytest.raises(UserError, match="build --fp16 for 7.5"):
+        decide(Environment("1.7", runtime="rtx", build_for=((7, 5),)), "fp32", "fp32")
+    fp16 = models("cls", "float", "uint8", False, "fp16")
+    built = api.build_serialized(api.BuildRequest(onnx=fp16, strongly_typed=True, flags=[], profiles=[], runtime="rtx",
+                                                  compute_capabilities=[(7, 5)]))
+    assert len(built.plan) > 100_000
+
+
+def _cli(capsys, *args):  # noqa: ANN001, ANN202
+    from fastscnn_edge.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main([*map(str, args)])
+    cap = capsys.readouterr()
+    return e.value.code, cap.out, cap.err
+
+
+def test_build_engine_writes_an_rtx_engine_and_sidecar_without_a_gpu(models, tmp_path, capsys):
+    from fastscnn_edge.machine import tensorrt_available
+    from fastscnn_edge.trt.sidecar import read_sidecar
+
+    if tensorrt_available():
+        pytest.skip("TensorRT proper is installed: --runtime auto would pick it")
+    src = models("cls", "bgr8", "uint8", False, "fp32")
+    out = tmp_path / "engines" / "m.engine"
+    code, stdout, err = _cli(capsys, "build-engine", src, "--fp16", "-o", out, "--compute-capability", "8.6,8.9")
+    assert code == 0, err
+    assert out.is_file() and out.stat().st_size > 100_000
+    line = stdout.strip().splitlines()[-1]
+    assert line.startswith(f"built {out}") and "TensorRT-RTX for compute capability 8.6, 8.9" in line
+    side = read_sidecar(out)
+    assert side is not None and side.runtime == "tensorrt_rtx" and side.compute_capabilities == [(8, 6), (8, 9)]
+    assert side.precision == "fp16" and side.compute_capability is None and side.gpu_name == ""
+    assert side.build_options["plan"]["generation"] == "rtx" and side.build_options["plan"]["strongly_typed"] is True
+    assert {t.name: t.dtype for t in side.io} == {"frames": "uint8", "labels": "uint8"}
+    assert side.model_meta().input_format == "bgr8" and side.model_meta().head == "cls"
+    assert json.loads(out.with_name("m.engine.json").read_text())["runtime"] == "tensorrt_rtx"
+    assert Path(side.source_onnx).name.endswith(".fp16.onnx")  # the FP16 graph was made and built
+
+
+def test_build_engine_default_name_and_refusals(models, artifacts, capsys):
+    src = models("cls", "float", "int32", False, "fp32")
+    code, stdout, err = _cli(capsys, "build-engine", src, "--runtime", "rtx", "--fp16")
+    assert code == 0, err
+    made = list((artifacts / "engines").glob("*.rtx.engine"))
+    assert [p.name for p in made] == ["fastscnn_paper_cls_64x128.fp16.rtx.engine"]
+    for args, needle in ((["--runtime", "rtx", "--dla", "0"], "TensorRT-RTX has no DLA"),
+                         (["--runtime", "rtx", "--compute-capability", "6.1"], "nothing older than Turing"),
+                         (["--runtime", "rtx", "--compute-capability", "8.7"], "(Jetson)"),
+                         (["--runtime", "rtx", "--compute-capability", "9.0"], "cannot build for compute capability 9.0"),
+                         (["--runtime", "rtx", "--fp32", "--compute-capability", "7.5"], "build --fp16 for 7.5"),
+                         (["--runtime", "rtx", "--target", "titan-xp"], "TensorRT-RTX does not run on titan-xp"),
+                         (["--runtime", "tensorrt", "--target", "rtx"], "--target rtx builds with TensorRT-RTX"),
+                         (["--compute-capability", "8.6", "--runtime", "tensorrt"], "is for TensorRT-RTX builds"),
+                         (["--runtime", "vulkan"], "unknown TensorRT runtime")):
+        before = sorted(p.name for p in (artifacts / "engines").iterdir())
+        code, _, err = _cli(capsys, "build-engine", src, *args)
+        assert code == 2, (args, err)
+        assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
+        assert sorted(p.name for p in (artifacts / "engines").iterdir()) == before
+
+
+@pytest.mark.parametrize("command", ["bench", "predict", "eval"])
+def test_running_an_rtx_engine_without_a_gpu_is_one_line(models, tmp_path, capsys, command):
+    from fastscnn_edge.machine import gpu_present
+
+    if gpu_present():
+        pytest.skip("this machine has a GPU: the refusal is for GPU-less machines")
+    src = models("cls", "float", "uint8", False, "fp32")
+    eng = tmp_path / "m.rtx.engine"
+    assert _cli(capsys, "build-engine", src, "--runtime", "rtx", "--fp16", "-o", eng)[0] == 0
+    import cv2
+
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    img = data / "images" / "a.png"
+    cv2.imwrite(str(img), np.zeros((64, 128, 3), np.uint8))
+    cv2.imwrite(str(data / "masks" / "a.png"), np.zeros((64, 128), np.uint8))
+    args = {"bench": ["bench", eng, "--iters", "1", "--warmup", "0"],
+            "predict": ["predict", eng, img, "-o", tmp_path / "pred"],
+            "eval": ["eval", eng, "--data", data, "--format", "folder"]}[command]
+    code, _, err = _cli(capsys, *args)
+    assert code == 3, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "running it needs an Ampere-or-later RTX GPU" in lines[0] and "built" in lines[0]
+    assert not (tmp_path / "pred").exists()
