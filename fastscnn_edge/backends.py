@@ -88,24 +88,34 @@ class Runner:
 
 
 def _upsample_logits(x: np.ndarray, res: Tuple[int, int], align_corners: bool) -> np.ndarray:
+    """Bilinear upsampling of (N, C, h, w) logits to ``res``, as the network's own final upsample does
+    (``align_corners`` as in PyTorch). torch-free, so the logits head reads the same on a Jetson."""
     import cv2
 
     if align_corners:
-        # OpenCV has no align_corners mode; use torch where available.
-        try:
-            import torch
-            import torch.nn.functional as F
-
-            return F.interpolate(torch.from_numpy(np.ascontiguousarray(x, np.float32)), size=res,
-                                 mode="bilinear", align_corners=True).numpy()
-        except ImportError:
-            pass
+        ry, rx = _align_corners_matrix(res[0], x.shape[2]), _align_corners_matrix(res[1], x.shape[3])
+        return np.einsum("Hh,nchw,Ww->ncHW", ry, x.astype(np.float32), rx, optimize=True).astype(np.float32)
     n, c = x.shape[:2]
     out = np.empty((n, c, *res), np.float32)
     for i in range(n):
         for j in range(c):
             out[i, j] = cv2.resize(x[i, j].astype(np.float32), (res[1], res[0]), interpolation=cv2.INTER_LINEAR)
     return out
+
+
+def _align_corners_matrix(out_size: int, in_size: int) -> np.ndarray:
+    """(out, in) weights of 1-D linear interpolation with corners aligned (source = i * (in-1)/(out-1))."""
+    m = np.zeros((out_size, in_size), np.float32)
+    if in_size == 1 or out_size == 1:
+        m[:, 0] = 1.0
+        return m
+    pos = np.arange(out_size, dtype=np.float64) * (in_size - 1) / (out_size - 1)
+    lo = np.clip(np.floor(pos).astype(np.int64), 0, in_size - 2)
+    frac = (pos - lo).astype(np.float32)
+    rows = np.arange(out_size)
+    m[rows, lo] = 1.0 - frac
+    m[rows, lo + 1] += frac
+    return m
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,6 +328,10 @@ def _torch_runner(path: Optional[Path], arch: Optional[str], head: str, res: Opt
         meta.channel_order = ckpt.channel_order
         meta.weights_sha256 = ckpt.state_sha256
         meta.weights_source = ckpt.source
+    else:
+        from fastscnn_edge.metadata import RANDOM_WEIGHTS
+
+        meta.weights_sha256 = RANDOM_WEIGHTS
     meta.extra["align_corners"] = "true" if model.cfg.align_corners else "false"
     return TorchRunner(model, meta, device=device, threads=threads,
                        channels_last=bool(opts.get("channels_last")), half=bool(opts.get("half")))

@@ -586,6 +586,7 @@ def run_target(target: Target, opts: BenchOptions, *, progress: Optional[Callabl
         d2h=maybe_summarize(gpu["d2h"]), mode=step.mode, threads=threads, details=details,
     )
     result.details["include_transfers"] = opts.include_transfers if target.device == "cuda" else None
+    result.details["random_weights"] = bool(getattr(runner.meta, "random_weights", False))
     result.warnings = stability_warnings(lat, "host latency")
     if result.gpu_compute is not None:
         result.warnings += stability_warnings(result.gpu_compute, "GPU compute")

@@ -163,6 +163,9 @@ def resolve_model(weights: Optional[str | Path], arch: Optional[str], num_classe
 
     Passing both checks that they agree.
     """
+    from fastscnn_edge.machine import require_torch
+
+    require_torch("building the PyTorch model")
     import torch
 
     from fastscnn_edge.model import build_model

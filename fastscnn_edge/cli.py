@@ -84,6 +84,13 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:  # torch-only code reached without torch: name the extra, not a traceback
+        if _debug() or exc.name not in ("torch", "torchvision"):
+            raise
+        from fastscnn_edge.machine import TORCH_FIX
+
+        typer.echo(f"error: this needs PyTorch, which is not installed here. Fix: {TORCH_FIX}.", err=True)
+        sys.exit(3)
     except click.exceptions.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx is not None else "fastscnn-edge"
         typer.echo(f"error: {exc.format_message()} Fix: see `{cmd} --help`.", err=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from fastscnn_edge import __version__
 from fastscnn_edge.errors import UserError, ValidationFailed
-from fastscnn_edge.metadata import HEADS, INPUT_FORMATS, LABEL_DTYPES, ModelMeta, write_onnx_meta
+from fastscnn_edge.metadata import HEADS, INPUT_FORMATS, LABEL_DTYPES, RANDOM_WEIGHTS, ModelMeta, write_onnx_meta
 
 # Acceptance bars (issue #2): against PyTorch on the same input.
 PROB_MAX_ABS_DIFF = 1e-4
@@ -237,7 +237,7 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
             mean=mean, std=std, channel_order=channel_order,  # type: ignore[arg-type]
             labels_dtype=spec.labels if spec.head == "cls" else "",
             precision="fp32",
-            weights_sha256=(checkpoint.state_sha256 if checkpoint is not None else "random-init"),
+            weights_sha256=(checkpoint.state_sha256 if checkpoint is not None else RANDOM_WEIGHTS),
             weights_source=(checkpoint.source if checkpoint is not None else "random initialisation (seed 0)"),
             toolkit_version=__version__,
             extra={"opset": str(spec.opset), "align_corners": "true" if model.cfg.align_corners else "false",

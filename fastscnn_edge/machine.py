@@ -103,3 +103,15 @@ def auto_device(backend: str) -> Tuple[str, str]:
 
 def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+TORCH_FIX = ("pip install 'fastscnn-edge[export]' (on a Jetson, NVIDIA's PyTorch wheel for its JetPack; or export "
+             "on a desktop and copy the .onnx: every other command runs without torch)")
+
+
+def require_torch(what: str) -> None:
+    """MissingDependency (one line, exit 3) naming ``what`` needs PyTorch and the extra that brings it."""
+    if not have_module("torch"):
+        from fastscnn_edge.errors import MissingDependency
+
+        raise MissingDependency(f"{what} needs PyTorch, which is not installed here.", fix=TORCH_FIX + ".")

@@ -22,6 +22,10 @@ CITYSCAPES_CLASSES: Tuple[str, ...] = (
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+RANDOM_WEIGHTS = "random-init"  # ModelMeta.weights_sha256 of a model exported without --weights
+RANDOM_WEIGHTS_NOTE = ("note: randomly initialised weights: the labels mean nothing (speed and export checks do); "
+                       "trained weights: models/demo/fastscnn_synth.pt (synthetic-scene demo) or `fastscnn-edge weights list`")
+
 HEADS = ("cls", "prob", "logits")
 INPUT_FORMATS = ("float", "rgb8", "bgr8")
 LABEL_DTYPES = ("uint8", "int32", "int64")
@@ -78,6 +82,11 @@ class ModelMeta:
 
     def to_json(self) -> Dict[str, object]:
         return asdict(self)
+
+    @property
+    def random_weights(self) -> bool:
+        """Exported (or run) without trained weights."""
+        return self.weights_sha256 == RANDOM_WEIGHTS
 
 
 def read_onnx_meta(path: str | Path) -> ModelMeta:

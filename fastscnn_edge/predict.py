@@ -154,6 +154,10 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
     result = PredictResult()
     t0 = time.perf_counter()
     with open_runner(artifact, backend=backend, device=device, res=res, threads=threads) as runner:
+        if runner.meta.random_weights:
+            from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
+
+            warn(RANDOM_WEIGHTS_NOTE.replace("note: ", "", 1))
         nc = runner.meta.num_classes
         check_format(format, nc, sources)
         images = [s for s in sources if s.kind == "image"]

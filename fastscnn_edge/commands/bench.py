@@ -74,6 +74,10 @@ def run_bench(artifacts, *, backend, device, heads, resolutions, precision, arch
                 progress.update(task, completed=done)
             results.append(bench.run_target(t, opts, progress=advance))
     report.print_table(results)
+    if any(r.details.get("random_weights") for r in results):
+        from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
+
+        err.print(RANDOM_WEIGHTS_NOTE, highlight=False, markup=False)
     written = []
     if json_out or markdown_out:
         env = envinfo.collect()

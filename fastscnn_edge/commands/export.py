@@ -33,6 +33,9 @@ def export_cmd(
     from fastscnn_edge.fileio import human_size
     from fastscnn_edge.paths import parse_resolutions, stem
 
+    from fastscnn_edge.machine import require_torch
+
+    require_torch("`fastscnn-edge export`")
     console = Console(stderr=True)
     resolutions = parse_resolutions(res)
     if output is not None and len(resolutions) > 1 and output.suffix.lower() == ".onnx":
@@ -44,6 +47,10 @@ def export_cmd(
     t0 = time.perf_counter()
     with console.status("loading the model ..."):
         model, ckpt = resolve_model(weights, arch)
+    if ckpt is None:
+        from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
+
+        typer.echo(RANDOM_WEIGHTS_NOTE + " (pass --weights)", err=True)
     results = []
     for r in resolutions:
         if output is None:

@@ -22,6 +22,9 @@ PAPER_PARAMS = 1_110_000  # "1.11 million parameters" (Fast-SCNN paper, sections
 
 def model_info(weights: Optional[Path], arch: Optional[str], res: Tuple[int, int]) -> Dict[str, Any]:
     """Layer table, parameter counts, switches and checkpoint facts of a (native) model."""
+    from fastscnn_edge.machine import require_torch
+
+    require_torch("describing a PyTorch model (`fastscnn-edge info` without an .onnx/.engine)")
     from fastscnn_edge.checkpoint import resolve_model
     from fastscnn_edge.fileio import sha256_file
     from fastscnn_edge.model import count_parameters, layer_table
@@ -141,27 +144,67 @@ def _print_onnx(info: Dict[str, Any]) -> None:
         console.print("metadata: " + ", ".join(f"{k}={meta[k]}" for k in keep if meta.get(k) not in ("", None)))
 
 
+def engine_info(path: Path) -> Dict[str, Any]:
+    """What the sidecar says about an engine (torch- and TensorRT-free)."""
+    from fastscnn_edge.fileio import sha256_file
+    from fastscnn_edge.trt.sidecar import read_sidecar
+
+    side = read_sidecar(path)
+    return {"kind": "engine", "path": str(path), "size_bytes": path.stat().st_size, "sha256": sha256_file(path),
+            "sidecar": side.to_json() if side is not None else None}
+
+
+def _print_engine(info: Dict[str, Any]) -> None:
+    from rich.console import Console
+
+    console = Console(width=140)
+    console.print(f"{info['path']}  {info['size_bytes']:,} bytes  sha256 {info['sha256']}", markup=False)
+    side = info["sidecar"]
+    if side is None:
+        console.print("sidecar: none (built outside fastscnn-edge, or its .json was not copied with it)")
+        return
+    runtime = "TensorRT-RTX" if side.get("runtime") == "tensorrt_rtx" else "TensorRT"
+    built_for = (", ".join(f"{a}.{b}" for a, b in side.get("compute_capabilities") or []) if runtime == "TensorRT-RTX"
+                 else f"{side.get('gpu_name')} (sm_{''.join(map(str, side.get('compute_capability') or []))})")
+    console.print(f"{runtime} {side['tensorrt_version']}  {side['precision']}  built for {built_for}", markup=False)
+    for t in side["io"]:
+        console.print(f"{t['mode']}: {t['name']} {t['dtype']} {t['shape']}", markup=False)
+    console.print(f"from {side['source_onnx']} (sha256 {side['source_sha256'][:16]}...) in {side['build_seconds']} s",
+                  markup=False)
+
+
 def info_cmd(
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Native checkpoint (.pt) or exported .onnx."),
-    arch: Optional[str] = typer.Option(None, "--arch", "-a", help="paper | tramac | mmseg (without --weights; default paper)."),
+    artifact: Optional[Path] = typer.Argument(
+        None, help="A native checkpoint (.pt), an exported .onnx or a TensorRT .engine. None: the --arch model, random weights."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", hidden=True, help="Same as the argument (older spelling)."),
+    arch: Optional[str] = typer.Option(None, "--arch", "-a", help="paper | tramac | mmseg (without a file; default paper)."),
     res: str = typer.Option("1024x2048", "--res", "-r", help="HxW for the layer table's shapes."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write everything as JSON to this file."),
 ) -> None:
-    """Describe a model: layer table with shapes, parameter counts, switches, checkpoint or ONNX metadata."""
+    """Describe a model: layer table with shapes, parameter counts, switches, checkpoint, ONNX or engine metadata."""
+    from fastscnn_edge.backends import ENGINE_SUFFIXES
     from fastscnn_edge.fileio import atomic_write_text, check_writable
     from fastscnn_edge.paths import parse_resolution
 
+    if artifact is not None and weights is not None:
+        raise UserError("a file was given both as the argument and with --weights.", fix="pass it once, as the argument.")
+    path = artifact if artifact is not None else weights
     if json_out is not None:
         check_writable(json_out)
-    if weights is not None and weights.suffix.lower() == ".onnx":
+    if path is not None and not path.is_file():
+        raise UserError(f"{path} does not exist.", fix="check the path.")
+    suffix = path.suffix.lower() if path is not None else ""
+    if path is not None and (suffix == ".onnx" or suffix in ENGINE_SUFFIXES):
         if arch is not None:
-            raise UserError("--arch does not apply to an .onnx file (it records its own).", fix="drop --arch.")
-        if not weights.is_file():
-            raise UserError(f"{weights} does not exist.", fix="check the path.")
-        info = onnx_info(weights)
-        _print_onnx(info)
+            raise UserError(f"--arch does not apply to a {suffix} file (it records its own).", fix="drop --arch.")
+        if suffix == ".onnx":
+            info = onnx_info(path)
+            _print_onnx(info)
+        else:
+            info = engine_info(path)
+            _print_engine(info)
     else:
-        info = model_info(weights, arch, parse_resolution(res))
+        info = model_info(path, arch, parse_resolution(res))
         _print_model(info)
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(info, indent=2, default=str) + "\n")

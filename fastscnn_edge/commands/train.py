@@ -30,7 +30,10 @@ def train_cmd(
 ) -> None:
     """Train or fine-tune Fast-SCNN: SGD, poly lr, aux losses, scale/crop/flip/colour augmentation."""
     from fastscnn_edge.fileio import human_size
+    from fastscnn_edge.machine import require_torch
     from fastscnn_edge.paths import parse_resolution
+
+    require_torch("`fastscnn-edge train`")
     from fastscnn_edge.train import TrainConfig, parse_scale, train
 
     cfg = TrainConfig(data=data, out=out, format=fmt, arch=arch, weights=weights, crop=parse_resolution(crop),

@@ -15,6 +15,9 @@ def _import(src: Path, source: str, output: Path, num_classes: Optional[int], de
     """Import, save, and print what was mapped and the next command."""
     import time
 
+    from fastscnn_edge.machine import require_torch
+
+    require_torch("`fastscnn-edge import-weights`")
     from fastscnn_edge.checkpoint import save
     from fastscnn_edge.convert import import_checkpoint
     from fastscnn_edge.fileio import check_writable, human_size, sha256_file
