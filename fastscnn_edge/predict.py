@@ -51,6 +51,7 @@ class PredictResult:
     skipped: List[str] = field(default_factory=list)
     seconds: float = 0.0
     video_fps: Dict[str, float] = field(default_factory=dict)  # output -> processed frames per second
+    random_weights: bool = False  # the artifact was exported without trained weights
 
 
 def _stderr_warning(message: str) -> None:
@@ -154,10 +155,7 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
     result = PredictResult()
     t0 = time.perf_counter()
     with open_runner(artifact, backend=backend, device=device, res=res, threads=threads) as runner:
-        if runner.meta.random_weights:
-            from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
-
-            warn(RANDOM_WEIGHTS_NOTE.replace("note: ", "", 1))
+        result.random_weights = runner.meta.random_weights
         nc = runner.meta.num_classes
         check_format(format, nc, sources)
         images = [s for s in sources if s.kind == "image"]

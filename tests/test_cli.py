@@ -110,3 +110,34 @@ def test_export_cli_writes_where_the_next_command_looks(tmp_path):
     out = tmp_path / "artifacts" / "fastscnn_paper_prob_64x128.onnx"
     assert out.exists()
     assert "max |diff|" in p.stdout and "next: fastscnn-edge build-engine" in p.stdout
+
+
+def test_random_weights_are_said_in_one_line_by_export_bench_and_predict(tmp_path, capsys):
+    """No silent substitutes: a model without trained weights says so, and where trained ones are."""
+    import cv2
+    import numpy as np
+
+    from fastscnn_edge.cli import main
+
+    def run(*args):  # noqa: ANN002, ANN202
+        with pytest.raises(SystemExit) as e:
+            main([str(a) for a in args])
+        cap = capsys.readouterr()
+        return e.value.code, cap.err
+
+    onnx = tmp_path / "m.onnx"
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), np.zeros((64, 128, 3), np.uint8))
+    for args in (("export", "--res", "64x128", "-o", onnx),
+                 ("bench", onnx, "--iters", "2", "--warmup", "0"),
+                 ("predict", onnx, img, "-o", tmp_path / "pred")):
+        code, err = run(*args)
+        notes = [ln for ln in err.splitlines() if "randomly initialised weights" in ln]
+        assert code == 0 and len(notes) == 1, (args, err)
+        assert "models/demo/" in notes[0] and "fastscnn-edge weights" in notes[0]
+    demo = REPO / "models" / "demo" / "fastscnn_synth.pt"
+    trained = tmp_path / "t.onnx"
+    code, err = run("export", "--weights", demo, "--res", "64x128", "-o", trained)
+    assert code == 0 and "randomly initialised" not in err
+    code, out = run("info", trained)
+    assert code == 0 and "randomly" not in out

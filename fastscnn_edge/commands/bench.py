@@ -77,7 +77,7 @@ def run_bench(artifacts, *, backend, device, heads, resolutions, precision, arch
     if any(r.details.get("random_weights") for r in results):
         from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
 
-        err.print(RANDOM_WEIGHTS_NOTE, highlight=False, markup=False)
+        typer.echo(RANDOM_WEIGHTS_NOTE, err=True)
     written = []
     if json_out or markdown_out:
         env = envinfo.collect()

@@ -47,10 +47,6 @@ def export_cmd(
     t0 = time.perf_counter()
     with console.status("loading the model ..."):
         model, ckpt = resolve_model(weights, arch)
-    if ckpt is None:
-        from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
-
-        typer.echo(RANDOM_WEIGHTS_NOTE + " (pass --weights)", err=True)
     results = []
     for r in resolutions:
         if output is None:
@@ -78,6 +74,10 @@ def export_cmd(
     nxt = "fastscnn-edge build-engine --fp16" if output is None else f"fastscnn-edge build-engine {results[0].path}"
     typer.echo(f"exported {len(results)} model(s), {human_size(total)}, in {time.perf_counter() - t0:.1f} s "
                f"-> next: {nxt}  (or on CPU: fastscnn-edge bench --backend onnxruntime)")
+    if ckpt is None:
+        from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
+
+        typer.echo(RANDOM_WEIGHTS_NOTE + " (pass --weights)", err=True)
 
 
 def register(app: typer.Typer) -> None:

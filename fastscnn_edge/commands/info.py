@@ -191,12 +191,12 @@ def info_cmd(
     path = artifact if artifact is not None else weights
     if json_out is not None:
         check_writable(json_out)
+    suffix = path.suffix.lower() if path is not None else ""
+    if arch is not None and (suffix == ".onnx" or suffix in ENGINE_SUFFIXES):
+        raise UserError(f"--arch does not apply to a {suffix} file (it records its own).", fix="drop --arch.")
     if path is not None and not path.is_file():
         raise UserError(f"{path} does not exist.", fix="check the path.")
-    suffix = path.suffix.lower() if path is not None else ""
     if path is not None and (suffix == ".onnx" or suffix in ENGINE_SUFFIXES):
-        if arch is not None:
-            raise UserError(f"--arch does not apply to a {suffix} file (it records its own).", fix="drop --arch.")
         if suffix == ".onnx":
             info = onnx_info(path)
             _print_onnx(info)

@@ -37,6 +37,10 @@ def predict_cmd(
     nxt = (f"  -> next: CITYSCAPES_DATASET=<cityscapes root> CITYSCAPES_RESULTS={out} csEvalPixelLevelSemanticLabeling"
            if out_format == "cityscapes-labelids" else "")
     typer.echo(f"predicted {', '.join(parts)} in {result.seconds:.1f} s -> {out}/{nxt}")
+    if result.random_weights:
+        from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
+
+        typer.echo(RANDOM_WEIGHTS_NOTE, err=True)
 
 
 def register(app: typer.Typer) -> None:
