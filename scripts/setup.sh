@@ -25,3 +25,5 @@ if [ "$EXTRAS" = "dev" ]; then
 fi
 "$VENV/bin/python" -c "import fastscnn_edge, torch, onnxruntime" \
   || { echo "[setup] installation failed: see the pip output above" >&2; exit 1; }
+# The Triton serving environment (.venv-triton) for `fastscnn-edge serve` and tests/test_triton.py.
+if [ "$EXTRAS" = "dev" ]; then bash scripts/setup-triton.sh; fi
