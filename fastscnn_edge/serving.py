@@ -132,7 +132,7 @@ def _ports(host: str, http: int, grpc: int, metrics: int) -> Dict[str, int]:
     if len(taken) < len([p for p in asked.values() if p]):
         raise UserError(f"the HTTP, gRPC and metrics ports must differ ({http}, {grpc}, {metrics}).",
                         fix="pass three different ports, or 0 for free ones.")
-    out = {}
+    out: Dict[str, int] = {}
     for what, port in asked.items():
         while not port or port in out.values():
             port = free_port(host)

@@ -329,7 +329,9 @@ def build_config(infos: Sequence[ArtifactInfo], name: str, *, backend: str = "au
                                 "(which has the TensorRT backend) without --backend python.")
         if kind == "cpu":
             raise UserError("a TensorRT engine runs on a GPU only; --kind cpu does not apply.", fix="drop --kind.")
-        platform, be, filename = "tensorrt_plan", None, "model.plan"
+        platform: Optional[str] = "tensorrt_plan"
+        be: Optional[str] = None
+        filename: Optional[str] = "model.plan"
         triton_kind = "KIND_GPU"
     else:
         platform, be, filename = ("onnxruntime_onnx", None, "model.onnx") if backend == "auto" else (None, "python", None)

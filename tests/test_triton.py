@@ -474,3 +474,25 @@ def test_server_that_fails_to_load_a_model_says_why(tmp_path):
     msg = str(info.value)
     assert "\n" not in msg and "Triton exited during start-up" in msg and "broken on purpose" in msg
     shutil.rmtree(Path(re.search(r"log (\S+tritonserver\.log)", msg).group(1)).parent)
+
+
+@pytest.mark.slow
+def test_load_benchmark_script_runs_quick(tmp_path):
+    """benchmarks/triton_load.py --quick (64x128, 8 requests per level): the script works and reports every field."""
+    _triton_env()
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import triton_load
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    assert triton_load.main(["--quick", "--concurrency", "1,4", "--out", str(tmp_path)]) == 0
+    (js,) = tmp_path.glob("triton-load-cpu-*-quick.json")
+    doc = json.loads(js.read_text())
+    assert [c["dynamic_batching"] for c in doc["configs"]] == [False, True]
+    for c in doc["configs"]:
+        assert [r["concurrency"] for r in c["levels"]] == [1, 4]
+        for r in c["levels"]:
+            assert r["requests"] == 8 and r["errors"] == 0 and r["throughput_fps"] > 0 and r["p99_ms"] >= r["p50_ms"]
+    assert doc["configs"][0]["levels"][1]["mean_batch"] == 1.0  # no dynamic batching: one request per run
+    assert doc["environment"]["triton_server"]["version"] and "indicative" in doc["note"]
+    assert "What dynamic batching changed" in js.with_suffix(".md").read_text()

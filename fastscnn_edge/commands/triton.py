@@ -39,7 +39,7 @@ def triton_cmd(
         c = m.config
         batching = (f"max_batch_size {c.max_batch_size}" + (", dynamic batching" if c.dynamic_batching else "")
                     if c.max_batch_size else "static batch (max_batch_size 0)")
-        typer.echo(f"  {m.name}: {c.platform or c.backend + ' backend'}, {len(m.infos)} version(s), {batching}, "
+        typer.echo(f"  {m.name}: {c.platform or f'{c.backend} backend'}, {len(m.infos)} version(s), {batching}, "
                    f"{c.instances}x {c.kind}")
     typer.echo(f"wrote Triton repository {result.path} ({len(result.models)} model(s), {human_size(result.size_bytes)}) "
                f"in {time.perf_counter() - t0:.1f} s -> next: tritonserver --model-repository {result.path}"
