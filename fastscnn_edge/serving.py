@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 from fastscnn_edge.errors import MissingDependency, UserError
 
@@ -235,12 +235,25 @@ def _first_error(log: Path) -> str:
     return line.split("\\n")[0].strip()[:300]
 
 
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # an http_proxy must not see loopback
+
+
 def _ready(host: str, port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/v2/health/ready", timeout=1.0) as r:  # noqa: S310 - loopback
+        with _NO_PROXY.open(f"http://{host}:{port}/v2/health/ready", timeout=1.0) as r:
             return r.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the server gets SIGTERM (a clean shutdown) when the process that started it dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def start_server(repo: str | Path, *, host: str = "127.0.0.1", http_port: int = 0, grpc_port: int = 0,
@@ -250,7 +263,8 @@ def start_server(repo: str | Path, *, host: str = "127.0.0.1", http_port: int = 
 
     Ports: 0 picks a free one. UserError (one line) where a port is in use, the server exits during
     start-up (the first error of its log, e.g. a model that failed to load), or it is not ready within
-    ``timeout`` seconds (then it is stopped). The log is ``server.log_path``.
+    ``timeout`` seconds (then it is stopped). The log is ``server.log_path``. On Linux the server
+    also stops when the calling thread's process dies, so call this from the main thread.
     """
     repo = Path(repo)
     if not repo.is_dir():
@@ -269,7 +283,8 @@ def start_server(repo: str | Path, *, host: str = "127.0.0.1", http_port: int = 
            "--exit-timeout-secs=3", f"--log-verbose={int(log_verbose)}"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=_server_env(install), start_new_session=True)
+                                   env=_server_env(install), start_new_session=True,
+                                   preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     server = TritonServer(process, host, ports, workdir, log_path, repo)
     deadline = time.monotonic() + timeout
     try:
@@ -292,6 +307,22 @@ def start_server(repo: str | Path, *, host: str = "127.0.0.1", http_port: int = 
 
 # ---------------------------------------------------------------------------------------------
 # `fastscnn-edge serve`
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def serve(artifacts: Sequence[str | Path], *, repo: Optional[Path] = None, force: bool = False,
@@ -331,13 +362,14 @@ def serve(artifacts: Sequence[str | Path], *, repo: Optional[Path] = None, force
             echo("client example (Python, pip install 'tritonclient[http]' opencv-python-headless):\n")
             echo(client_example(server.http_url, first.name, first.infos[0]))
             echo("Ctrl-C stops the server.")
-            if wait is not None:
-                wait(server)
-            else:
-                while server.alive():
-                    time.sleep(0.5)
-                raise UserError(f"Triton stopped by itself (code {server.process.returncode}).",
-                                fix=f"see the log {server.log_path}.")
+            with _sigterm_as_interrupt():  # `kill`, `timeout`, a container stop: shut the server down too
+                if wait is not None:
+                    wait(server)
+                else:
+                    while server.alive():
+                        time.sleep(0.5)
+                    raise UserError(f"Triton stopped by itself (code {server.process.returncode}).",
+                                    fix=f"see the log {server.log_path}.")
         except KeyboardInterrupt:
             pass
         finally:

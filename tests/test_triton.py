@@ -145,7 +145,7 @@ def test_engine_config_carries_the_build_facts(tmp_path):
     p = _params(cfg)
     assert p["fastscnn_edge.tensorrt_version"] == "10.3.0.30" and p["fastscnn_edge.gpu_name"] == "Orin"
     assert p["fastscnn_edge.compute_capability"] == "8.7" and p["fastscnn_edge.precision"] == "fp16"
-    assert p["fastscnn_edge.source_sha256"] == "ab" * 32 and "fastscnn_edge.runtime" not in p
+    assert p["fastscnn_edge.source_sha256"] == "ab" * 32 and p.get("fastscnn_edge.runtime", "tensorrt") == "tensorrt"
     assert (tmp_path / "repo" / "m_fp16" / "1" / "model.plan").read_bytes() == static.read_bytes()
     assert (tmp_path / "repo" / "m_fp16" / "1" / "model.plan.json").is_file()
 
@@ -371,8 +371,9 @@ def test_readme_client_example_is_the_generated_one(onnx_models):
     assert client_example("127.0.0.1:8000", "fastscnn_bgr8_512x1024", info) in blocks
 
 
-def test_serve_command_runs_until_ctrl_c(onnx_models, tmp_path):
-    """`fastscnn-edge serve` end to end: ready line with the address, a real query, Ctrl-C, clean exit."""
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_command_runs_until_stopped(onnx_models, tmp_path, stop_signal):
+    """`fastscnn-edge serve` end to end: ready line with the address, a real query, Ctrl-C (or SIGTERM), clean exit."""
     from fastscnn_edge.backends import load_runner
 
     _triton_env()
@@ -395,7 +396,7 @@ def test_serve_command_runs_until_ctrl_c(onnx_models, tmp_path):
         got = _infer("http", http, "frames_cls", "frames", x, "UINT8", "labels")
         runner = load_runner(onnx_models["frames"])
         assert np.array_equal(got.astype(np.int64), runner.labels(runner(x)))
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         rest, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
