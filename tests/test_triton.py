@@ -466,6 +466,16 @@ def test_server_not_ready_within_its_timeout_is_stopped(tmp_path):
     shutil.rmtree(log.parent)
 
 
+def test_serve_command_timeout_is_one_line(onnx_models, capsys):
+    """No Triton is ready 0.2 s after it was started (the Python stub alone takes longer): exit 2, one line."""
+    _triton_env()
+    code, _, err = _cli(capsys, "serve", str(onnx_models["frames"]), "--http-port", "0", "--grpc-port", "0",
+                        "--metrics-port", "0", "--timeout", "0.2")
+    line = _one_error_line(err)
+    assert code == 2 and "Triton was not ready within 0.2 s" in line and "raise --timeout" in line
+    shutil.rmtree(Path(re.search(r"log (\S+tritonserver\.log)", line).group(1)).parent)
+
+
 def test_server_that_fails_to_load_a_model_says_why(tmp_path):
     from fastscnn_edge.serving import start_server
 
