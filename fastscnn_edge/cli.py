@@ -19,7 +19,7 @@ from fastscnn_edge.errors import UserError
 
 # Order is the order shown in --help: the pipeline first, then the tools around it.
 COMMAND_MODULES = (
-    "export", "quantize", "engine", "bench",
+    "export", "quantize", "engine", "bench", "triton",
     "evaluate", "predict", "train",
     "info", "weights",
 )

@@ -93,3 +93,8 @@ CHECK="import fastscnn_edge, onnxruntime"
 [ "$WANT_TORCH" = yes ] && CHECK="$CHECK, torch"
 [ "$MODE" = "dev" ] && [ "$(uname -m)" = x86_64 ] && CHECK="$CHECK, tensorrt_rtx"
 "$VPY" -c "$CHECK" || die "installation incomplete ($CHECK failed): see the pip output above"
+# The Triton serving environment (.venv-triton, its own numpy<2) for `fastscnn-edge serve` and
+# tests/test_triton.py; x86-64 Linux with the system Python 3.11 only.
+if [ "$MODE" = "dev" ] && [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] && [ -x /usr/bin/python3.11 ]; then
+  bash scripts/setup-triton.sh
+fi

@@ -1,0 +1,617 @@
+"""Triton Inference Server model repositories written from our artifacts' metadata.
+
+``write_repository([...], "repo")`` makes one model folder per artifact (or, with ``name=``, one
+model whose versions are the artifacts, in order)::
+
+    repo/<model>/config.pbtxt        platform tensorrt_plan (engines) | onnxruntime_onnx (ONNX)
+    repo/<model>/labels.txt          the class names, one per line (the output's label_filename)
+    repo/<model>/<version>/model.plan   (+ model.plan.json, the engine's sidecar)  | model.onnx
+
+``backend="python"`` writes, for ONNX files, the Triton Python-backend form instead: the same
+inputs, outputs and batching, served by a ``model.py`` that runs ``model.onnx`` with onnxruntime
+(the ``tritonserver`` inside the ``nvidia-pytriton`` wheel has only the Python backend; see
+``fastscnn_edge.serving``).
+
+Everything comes from the artifact's metadata (ONNX ``metadata_props``; the engine's sidecar): I/O
+names, dtypes and dims, the batch dimension, class names, and the build facts (TensorRT version,
+GPU, compute capability) that go into the config's ``parameters`` so a mismatch with the server
+is visible. Pure Python: ``onnx`` is imported only to read ONNX files.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from fastscnn_edge.errors import UserError
+from fastscnn_edge.metadata import ModelMeta
+
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+BACKENDS = ("auto", "python")
+KINDS = ("auto", "gpu", "cpu")
+PARAM_PREFIX = "fastscnn_edge."
+DEFAULT_MAX_BATCH = 8
+DEFAULT_QUEUE_DELAY_US = 2000
+
+# numpy dtype name -> Triton data type (model_config.proto DataType)
+TRITON_DTYPES = {
+    "bool": "TYPE_BOOL", "uint8": "TYPE_UINT8", "uint16": "TYPE_UINT16", "uint32": "TYPE_UINT32",
+    "uint64": "TYPE_UINT64", "int8": "TYPE_INT8", "int16": "TYPE_INT16", "int32": "TYPE_INT32",
+    "int64": "TYPE_INT64", "float16": "TYPE_FP16", "float32": "TYPE_FP32", "float64": "TYPE_FP64",
+}
+
+
+@dataclass
+class Tensor:
+    name: str
+    dtype: str  # numpy dtype name
+    shape: List[int]  # full shape, batch first; -1 for a dynamic dimension
+
+
+@dataclass
+class ArtifactInfo:
+    """What the repository writer knows of one artifact, all from its metadata."""
+
+    path: Path
+    kind: str  # "onnx" | "engine"
+    meta: ModelMeta
+    inputs: List[Tensor]
+    outputs: List[Tensor]
+    batch_cap: Optional[int]  # largest batch the artifact takes where its batch dim is dynamic (None: any)
+    parameters: Dict[str, str] = field(default_factory=dict)
+    batch_note: str = ""  # why the batch is limited, where it is
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return bool(self.inputs) and bool(self.inputs[0].shape) and self.inputs[0].shape[0] == -1
+
+
+@dataclass
+class ModelConfig:
+    """One model's ``config.pbtxt``, as data (``to_pbtxt`` writes Triton's text format)."""
+
+    name: str
+    platform: Optional[str]  # tensorrt_plan | onnxruntime_onnx | None for backend models
+    backend: Optional[str]  # "python" for the Python-backend form
+    max_batch_size: int
+    inputs: List[Tuple[str, str, List[int]]]  # name, TYPE_*, dims (without the batch dim when batching)
+    outputs: List[Tuple[str, str, List[int]]]
+    kind: str  # KIND_GPU | KIND_CPU
+    instances: int = 1
+    dynamic_batching: bool = False
+    queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
+    preferred_batch_sizes: List[int] = field(default_factory=list)
+    default_model_filename: Optional[str] = None
+    label_filename: Optional[str] = "labels.txt"
+    all_versions: bool = False
+    parameters: Dict[str, str] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+
+    def to_pbtxt(self) -> str:
+        lines = [f"# {n}" for n in self.notes]
+        lines.append(f"name: {_q(self.name)}")
+        if self.platform:
+            lines.append(f"platform: {_q(self.platform)}")
+        if self.backend:
+            lines.append(f"backend: {_q(self.backend)}")
+        if self.default_model_filename:
+            lines.append(f"default_model_filename: {_q(self.default_model_filename)}")
+        lines.append(f"max_batch_size: {int(self.max_batch_size)}")
+        if self.all_versions:
+            lines.append("version_policy: { all { } }")
+        for key, tensors in (("input", self.inputs), ("output", self.outputs)):
+            lines.append(f"{key} [")
+            for i, (name, dtype, dims) in enumerate(tensors):
+                label = (f"\n    label_filename: {_q(self.label_filename)}"
+                         if key == "output" and self.label_filename and i == 0 else "")
+                sep = "," if i < len(tensors) - 1 else ""
+                lines.append(f"  {{\n    name: {_q(name)}\n    data_type: {dtype}\n"
+                             f"    dims: [ {', '.join(str(int(d)) for d in dims)} ]{label}\n  }}{sep}")
+            lines.append("]")
+        lines.append(f"instance_group [ {{ count: {int(self.instances)} kind: {self.kind} }} ]")
+        if self.dynamic_batching:
+            pref = (f"\n  preferred_batch_size: [ {', '.join(str(b) for b in self.preferred_batch_sizes)} ]"
+                    if self.preferred_batch_sizes else "")
+            lines.append(f"dynamic_batching {{{pref}\n  max_queue_delay_microseconds: {int(self.queue_delay_us)}\n}}")
+        for k, v in self.parameters.items():
+            lines.append(f"parameters {{ key: {_q(k)} value: {{ string_value: {_q(v)} }} }}")
+        return "\n".join(lines) + "\n"
+
+
+def _q(text: str) -> str:
+    """A protobuf text-format string literal."""
+    out = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{out}"'
+
+
+def parse_config(text: str):  # noqa: ANN201 - tritonclient.grpc.model_config_pb2.ModelConfig
+    """Parse ``config.pbtxt`` text with Triton's own schema (needs ``tritonclient[grpc]``).
+
+    Raises ``google.protobuf.text_format.ParseError`` where the text does not fit the schema.
+    """
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    return text_format.Parse(text, model_config_pb2.ModelConfig())
+
+
+# ---------------------------------------------------------------------------------------------
+# reading artifacts
+
+
+def artifact_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix in ENGINE_SUFFIXES:
+        return "engine"
+    raise UserError(f"{path} is neither an ONNX file nor a TensorRT engine (suffix {path.suffix or 'none'}).",
+                    fix=f"pass .onnx files from `fastscnn-edge export` or engines ({', '.join(ENGINE_SUFFIXES)}) "
+                        "from `fastscnn-edge build-engine`.")
+
+
+def describe_artifact(path: str | Path) -> ArtifactInfo:
+    """Read an artifact's metadata (never its weights or plan); UserError where it has none."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p} does not exist.", fix="check the path (`fastscnn-edge export` writes ONNX files to artifacts/).")
+    if artifact_kind(p) == "onnx":
+        return _describe_onnx(p)
+    return _describe_engine(p)
+
+
+def _meta_parameters(meta: ModelMeta) -> Dict[str, str]:
+    res = meta.resolution
+    values = {
+        "arch": meta.arch, "head": meta.head, "input_format": meta.input_format,
+        "resolution": f"{res[0]}x{res[1]}" if res else "dynamic",
+        "num_classes": str(meta.num_classes), "channel_order": meta.channel_order,
+        "mean": ",".join(f"{v:g}" for v in meta.mean), "std": ",".join(f"{v:g}" for v in meta.std),
+        "labels_dtype": meta.labels_dtype, "precision": meta.precision,
+        "weights_sha256": meta.weights_sha256, "weights_source": meta.weights_source,
+        "toolkit_version": meta.toolkit_version,
+    }
+    return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+def _describe_onnx(path: Path) -> ArtifactInfo:
+    import onnx
+
+    from fastscnn_edge.metadata import meta_from_proto
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
+        raise UserError(f"{path} is not a readable ONNX file ({type(exc).__name__}).",
+                        fix="pass a file written by `fastscnn-edge export`.") from None
+    meta = meta_from_proto(model, path)
+    inits = {i.name for i in model.graph.initializer}
+
+    def tensors(values) -> List[Tensor]:  # noqa: ANN001
+        out = []
+        for v in values:
+            if v.name in inits:
+                continue
+            tt = v.type.tensor_type
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name
+            out.append(Tensor(v.name, dtype, [d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim]))
+        return out
+
+    params = _meta_parameters(meta)
+    params["source_file"] = path.name
+    outputs = tensors(model.graph.output)
+    for t in outputs:  # a dynamic export leaves the class dimension unnamed; the metadata knows it
+        if meta.head in ("prob", "logits") and len(t.shape) == 4 and t.shape[1] == -1:
+            t.shape[1] = int(meta.num_classes)
+    return ArtifactInfo(path, "onnx", meta, tensors(model.graph.input), outputs,
+                        batch_cap=None, parameters=params)
+
+
+def _describe_engine(path: Path) -> ArtifactInfo:
+    import json
+
+    from fastscnn_edge.trt.sidecar import read_sidecar, sidecar_path
+
+    sc = read_sidecar(path)
+    if sc is None:
+        raise UserError(f"{path} has no sidecar {sidecar_path(path).name}: its inputs, outputs, classes and the "
+                        "TensorRT/GPU it was built for are unknown.",
+                        fix="build it with `fastscnn-edge build-engine`, which writes the sidecar beside the engine.")
+    meta = sc.model_meta()
+    raw = json.loads(sidecar_path(path).read_text(encoding="utf-8"))  # optional fields newer sidecars carry
+    params = _meta_parameters(meta)
+    params.update({"source_file": path.name, "tensorrt_version": sc.tensorrt_version, "gpu_name": sc.gpu_name,
+                   "compute_capability": f"{sc.compute_capability[0]}.{sc.compute_capability[1]}",
+                   "precision": sc.precision or meta.precision})
+    runtime = getattr(sc, "runtime", None) or raw.get("runtime")
+    if runtime:
+        params["runtime"] = str(runtime)
+    ccs = getattr(sc, "compute_capabilities", None) or raw.get("compute_capabilities")
+    if ccs:
+        params["compute_capabilities"] = ",".join(f"{int(c[0])}.{int(c[1])}" for c in ccs)
+    if sc.source_onnx:
+        params["source_onnx"] = Path(sc.source_onnx).name
+    if sc.source_sha256:
+        params["source_sha256"] = sc.source_sha256
+    inputs = [Tensor(t.name, t.dtype, list(t.shape)) for t in sc.inputs()]
+    outputs = [Tensor(t.name, t.dtype, list(t.shape)) for t in sc.outputs()]
+    cap, note = None, ""
+    if inputs and inputs[0].shape and inputs[0].shape[0] == -1:
+        cap = _engine_batch_cap(sc.build_options)
+        if cap == 1:
+            note = ("the engine's optimization profiles take batch 1 only (build-engine builds batch-1 profiles), "
+                    "so Triton cannot group requests for it")
+    return ArtifactInfo(path, "engine", meta, inputs, outputs, batch_cap=cap, parameters=params, batch_note=note)
+
+
+def _engine_batch_cap(build_options: Dict[str, object]) -> int:
+    """The largest batch an engine with a dynamic batch dimension was built for."""
+    cap = build_options.get("max_batch")
+    if isinstance(cap, int) and cap > 0:
+        return cap
+    profiles = build_options.get("profiles")
+    if isinstance(profiles, list) and profiles:
+        try:  # [[min, opt, max], ...] shapes, or plain shapes
+            return max(int((p[-1] if isinstance(p[0], list) else p)[0]) for p in profiles)
+        except (TypeError, ValueError, IndexError):
+            pass
+    return 1  # `build-engine` makes every profile at batch 1
+
+
+# ---------------------------------------------------------------------------------------------
+# configs
+
+
+def model_name(path: Path) -> str:
+    """``fastscnn_paper_cls_512x1024.fp16.onnx`` -> ``fastscnn_paper_cls_512x1024_fp16``."""
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")
+    return name or "model"
+
+
+def check_model_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise UserError(f"model name {name!r} is not a plain folder name.",
+                        fix="use letters, digits, '_', '-' and '.', starting with a letter or digit.")
+    return name
+
+
+def _dims(t: Tensor, batched: bool) -> List[int]:
+    return list(t.shape[1:]) if batched else list(t.shape)
+
+
+def _triton_dtype(t: Tensor, path: Path) -> str:
+    try:
+        return TRITON_DTYPES[t.dtype]
+    except KeyError:
+        raise UserError(f"{path}: tensor {t.name!r} has dtype {t.dtype}, which Triton has no type for.",
+                        fix="re-export with a supported dtype (float32/float16/uint8/int32/int64).") from None
+
+
+def build_config(infos: Sequence[ArtifactInfo], name: str, *, backend: str = "auto", kind: str = "auto",
+                 instances: int = 1, max_batch: int = DEFAULT_MAX_BATCH, dynamic_batching: bool = True,
+                 queue_delay_us: int = DEFAULT_QUEUE_DELAY_US, threads: Optional[int] = None) -> ModelConfig:
+    """The config of one model whose versions are ``infos`` (in order); UserError where they differ.
+
+    ``max_batch`` (requests per batch) applies where the artifact has a dynamic batch dimension,
+    capped by what the artifact takes; a static batch gives ``max_batch_size: 0`` and a note.
+    ``threads``: onnxruntime intra-op threads per instance (ONNX models only).
+    """
+    first = infos[0]
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}.", fix=f"use one of: {', '.join(BACKENDS)}.")
+    if kind not in KINDS:
+        raise UserError(f"unknown instance kind {kind!r}.", fix=f"use one of: {', '.join(KINDS)}.")
+    if instances < 1:
+        raise UserError(f"--instances {instances} is not a count.", fix="pass 1 or more.")
+    if max_batch < 1:
+        raise UserError(f"--max-batch {max_batch} is not a batch size.", fix="pass 1 or more.")
+    for info in infos[1:]:
+        for what, a, b in (("kind", info.kind, first.kind),
+                           ("inputs", [(t.name, t.dtype, t.shape) for t in info.inputs],
+                            [(t.name, t.dtype, t.shape) for t in first.inputs]),
+                           ("outputs", [(t.name, t.dtype, t.shape) for t in info.outputs],
+                            [(t.name, t.dtype, t.shape) for t in first.outputs]),
+                           ("class names", info.meta.class_names, first.meta.class_names),
+                           ("batch limit", info.batch_cap, first.batch_cap)):
+            if a != b:
+                raise UserError(f"{info.path.name} and {first.path.name} differ in their {what} ({a} vs {b}), so they "
+                                f"cannot be versions of one model {name!r}.",
+                                fix="drop --name to write one model per artifact.")
+    if first.kind == "engine":
+        if backend == "python":
+            raise UserError(f"{first.path.name} is a TensorRT engine; the Python-backend form runs ONNX files only.",
+                            fix="serve the ONNX it was built from, or deploy this repository on a full Triton "
+                                "(which has the TensorRT backend) without --backend python.")
+        if kind == "cpu":
+            raise UserError("a TensorRT engine runs on a GPU only; --kind cpu does not apply.", fix="drop --kind.")
+        platform: Optional[str] = "tensorrt_plan"
+        be: Optional[str] = None
+        filename: Optional[str] = "model.plan"
+        triton_kind = "KIND_GPU"
+    else:
+        platform, be, filename = ("onnxruntime_onnx", None, "model.onnx") if backend == "auto" else (None, "python", None)
+        triton_kind = "KIND_GPU" if kind == "gpu" else "KIND_CPU"
+
+    notes = [f"written by fastscnn-edge from {', '.join(i.path.name for i in infos)}"]
+    batched = first.dynamic_batch
+    if batched:
+        mbs = min(max_batch, first.batch_cap) if first.batch_cap else max_batch
+        if first.batch_note:
+            notes.append(first.batch_note + ".")
+    else:
+        mbs = 0
+        batch = first.inputs[0].shape[0] if first.inputs and first.inputs[0].shape else "?"
+        notes.append(f"static batch: the artifact's batch dimension is fixed at {batch}, so max_batch_size is 0 and "
+                     "Triton cannot batch requests; export with --dynamic for dynamic batching.")
+    dyn = batched and dynamic_batching and mbs >= 2
+    if batched and not dynamic_batching:
+        notes.append("dynamic batching is off (--no-dynamic-batching): each request runs as it was sent.")
+    head = first.meta.head
+    if head == "cls":
+        notes.append(f"output {first.outputs[0].name}: class index per pixel (labels.txt names them).")
+    params = {PARAM_PREFIX + k: v for k, v in _shared_parameters(infos).items()}
+    if threads is not None:
+        if first.kind == "engine" or threads < 1:
+            raise UserError(f"--threads {threads} applies to ONNX models only, as a count >= 1.", fix="drop --threads.")
+        params["intra_op_threads" if be == "python" else "intra_op_thread_count"] = str(int(threads))
+    return ModelConfig(
+        name=name, platform=platform, backend=be, max_batch_size=mbs,
+        inputs=[(t.name, _triton_dtype(t, first.path), _dims(t, batched)) for t in first.inputs],
+        outputs=[(t.name, _triton_dtype(t, first.path), _dims(t, batched)) for t in first.outputs],
+        kind=triton_kind, instances=instances, dynamic_batching=dyn, queue_delay_us=queue_delay_us,
+        default_model_filename=filename, all_versions=len(infos) > 1, parameters=params, notes=notes,
+        label_filename="labels.txt" if first.meta.class_names else None,
+    )
+
+
+def _shared_parameters(infos: Sequence[ArtifactInfo]) -> Dict[str, str]:
+    """Parameters equal across versions as they are; the others per version (``version_<n>.<key>``)."""
+    if len(infos) == 1:
+        return dict(infos[0].parameters)
+    keys: List[str] = []
+    for info in infos:
+        keys += [k for k in info.parameters if k not in keys]
+    out: Dict[str, str] = {}
+    for k in keys:
+        values = [info.parameters.get(k) for info in infos]
+        if all(v == values[0] for v in values):
+            out[k] = str(values[0])
+        else:
+            out.update({f"version_{i}.{k}": str(v) for i, v in enumerate(values, 1) if v is not None})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the repository
+
+
+@dataclass
+class RepoModel:
+    name: str
+    config: ModelConfig
+    infos: List[ArtifactInfo]  # one per version, in order
+
+    @property
+    def artifacts(self) -> List[Path]:
+        return [i.path for i in self.infos]
+
+
+@dataclass
+class RepoResult:
+    path: Path
+    models: List[RepoModel]
+    size_bytes: int
+    replaced: bool = False
+
+
+def plan_models(artifacts: Sequence[str | Path], *, name: Optional[str] = None, backend: str = "auto",
+                kind: str = "auto", instances: int = 1, max_batch: int = DEFAULT_MAX_BATCH,
+                dynamic_batching: bool = True, queue_delay_us: int = DEFAULT_QUEUE_DELAY_US,
+                threads: Optional[int] = None) -> List[RepoModel]:
+    """Read every artifact's metadata and make every config; writes nothing."""
+    if not artifacts:
+        raise UserError("no artifacts given.", fix="pass one or more .onnx / .engine files.")
+    infos = [describe_artifact(a) for a in artifacts]
+    groups: List[Tuple[str, List[ArtifactInfo]]]
+    if name is not None:
+        groups = [(check_model_name(name), infos)]
+    else:
+        groups = []
+        for info in infos:
+            n = model_name(info.path)
+            if any(n == g[0] for g in groups):
+                raise UserError(f"two artifacts make the same model name {n!r}.",
+                                fix="rename one, or pass --name NAME to make them versions of one model.")
+            groups.append((n, [info]))
+    opts = dict(backend=backend, kind=kind, instances=instances, max_batch=max_batch,
+                dynamic_batching=dynamic_batching, queue_delay_us=queue_delay_us, threads=threads)
+    return [RepoModel(n, build_config(g, n, **opts), g) for n, g in groups]  # type: ignore[arg-type]
+
+
+def _check_target(repo: Path, force: bool) -> bool:
+    """True where ``repo`` exists with content (to be replaced); UserError where it must not be touched."""
+    if repo.exists() and not repo.is_dir():
+        raise UserError(f"{repo} exists and is not a folder.", fix="choose another -o REPO.")
+    if not repo.exists() or not any(repo.iterdir()):
+        return False
+    if not force:
+        raise UserError(f"{repo} exists and is not empty.", fix="choose a new folder, or pass --force to replace it.")
+    strays = [p.name for p in repo.iterdir() if not (p.is_dir() and (p / "config.pbtxt").is_file())]
+    if strays:
+        raise UserError(f"{repo} holds more than Triton models ({', '.join(sorted(strays)[:3])}); --force replaces "
+                        "only a model repository.", fix="choose another -o REPO, or empty it yourself.")
+    return True
+
+
+def write_repository(artifacts: Sequence[str | Path], repo: str | Path, *, force: bool = False,
+                     name: Optional[str] = None, backend: str = "auto", kind: str = "auto", instances: int = 1,
+                     max_batch: int = DEFAULT_MAX_BATCH, dynamic_batching: bool = True,
+                     queue_delay_us: int = DEFAULT_QUEUE_DELAY_US, threads: Optional[int] = None,
+                     validate: bool = True) -> RepoResult:
+    """Write a Triton model repository at ``repo`` from ``artifacts`` (see the module doc).
+
+    All or nothing: the repository is assembled in a temporary folder beside ``repo`` and renamed
+    into place. An existing non-empty ``repo`` is refused unless ``force`` (and then replaced only
+    if it holds nothing but model folders). ``validate`` parses every config with Triton's schema
+    where ``tritonclient`` is installed.
+    """
+    from fastscnn_edge.fileio import ensure_writable_dir
+
+    target = Path(repo)
+    models = plan_models(artifacts, name=name, backend=backend, kind=kind, instances=instances,
+                         max_batch=max_batch, dynamic_batching=dynamic_batching, queue_delay_us=queue_delay_us,
+                         threads=threads)
+    replace = _check_target(target, force)
+    ensure_writable_dir(target)
+    if validate and _have_schema():
+        for m in models:
+            parse_config(m.config.to_pbtxt())  # a bug here must not reach a server
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    try:
+        for m in models:
+            _write_model(tmp / m.name, m)
+        size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+        tmp.chmod(0o755)
+        if replace:
+            old = target.with_name(f".{target.name}.old-{tmp.name[-8:]}")
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if target.exists():
+                target.rmdir()  # empty
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return RepoResult(target, models, size, replaced=replace)
+
+
+def _have_schema() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tritonclient.grpc.model_config_pb2") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _write_model(folder: Path, m: RepoModel) -> None:
+    from fastscnn_edge.trt.sidecar import sidecar_path
+
+    folder.mkdir(parents=True)
+    (folder / "config.pbtxt").write_text(m.config.to_pbtxt(), encoding="utf-8")
+    meta = m.infos[0].meta
+    if m.config.label_filename:
+        (folder / m.config.label_filename).write_text("\n".join(meta.class_names) + "\n", encoding="utf-8")
+    for version, src in enumerate(m.artifacts, 1):
+        vdir = folder / str(version)
+        vdir.mkdir()
+        if m.config.backend == "python":
+            shutil.copyfile(src, vdir / "model.onnx")
+            (vdir / "model.py").write_text(PYTHON_MODEL, encoding="utf-8")
+        elif m.config.platform == "tensorrt_plan":
+            shutil.copyfile(src, vdir / "model.plan")
+            shutil.copyfile(sidecar_path(src), vdir / "model.plan.json")
+        else:
+            shutil.copyfile(src, vdir / "model.onnx")
+
+
+# The Python-backend model: runs model.onnx with onnxruntime inside Triton's Python stub. Kept to the
+# standard library, numpy and onnxruntime (what the serving environment has).
+PYTHON_MODEL = '''"""Triton Python-backend model written by fastscnn-edge: runs model.onnx with onnxruntime.
+
+The config beside it declares the same inputs, outputs and batching as the ONNX file. With dynamic
+batching, Triton hands execute() several requests at once; requests of the same shape run as one
+onnxruntime call.
+"""
+
+import json
+import os
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
+        options = ort.SessionOptions()
+        threads = config.get("parameters", {}).get("intra_op_threads", {}).get("string_value")
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        providers = ["CPUExecutionProvider"]
+        if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.session = ort.InferenceSession(path, options, providers=providers)
+        self.input_name = config["input"][0]["name"]
+        self.output_names = [o["name"] for o in config["output"]]
+        self.batched = int(config.get("max_batch_size", 0)) > 0
+
+    def execute(self, requests):
+        arrays = [pb_utils.get_input_tensor_by_name(r, self.input_name).as_numpy() for r in requests]
+        responses = [None] * len(requests)
+        groups = {}
+        for i, a in enumerate(arrays):
+            key = (a.shape[1:], a.dtype.str) if self.batched else (i,)
+            groups.setdefault(key, []).append(i)
+        for members in groups.values():
+            try:
+                batch = np.concatenate([arrays[i] for i in members]) if len(members) > 1 else arrays[members[0]]
+                outs = self.session.run(self.output_names, {self.input_name: batch})
+            except Exception as exc:  # the error goes back to the caller, the model stays up
+                for i in members:
+                    responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)[:500]))
+                continue
+            start = 0
+            for i in members:
+                n = arrays[i].shape[0]
+                tensors = [pb_utils.Tensor(name, out[start:start + n] if len(members) > 1 else out)
+                           for name, out in zip(self.output_names, outs)]
+                responses[i] = pb_utils.InferenceResponse(output_tensors=tensors)
+                start += n
+        return responses
+
+    def finalize(self):
+        self.session = None
+'''
+
+
+def client_example(url: str, model: str, info: ArtifactInfo, *, protocol: str = "http") -> str:
+    """A runnable Python client for ``model`` at ``url`` (``host:port``), sending one camera frame."""
+    meta, inp, out = info.meta, info.inputs[0], info.outputs[0]
+    mod = "tritonclient.http" if protocol == "http" else "tritonclient.grpc"
+    res = meta.resolution or (512, 1024)
+    frame = "frame.png"
+    lines = ["import cv2", "import numpy as np", f"import {mod} as tc", "",
+             f'client = tc.InferenceServerClient("{url}")',
+             f'frame = cv2.resize(cv2.imread("{frame}"), ({res[1]}, {res[0]}))  # BGR uint8, H x W x 3']
+    if meta.input_format in ("rgb8", "bgr8"):
+        if meta.input_format == "rgb8":
+            lines.append("frame = frame[:, :, ::-1]  # the model takes RGB frames")
+        lines.append("batch = np.ascontiguousarray(frame[None])  # (1, H, W, 3) uint8: normalized inside the model")
+    else:
+        mean, std = list(meta.mean), list(meta.std)
+        lines += ["rgb = frame[:, :, ::-1].astype(np.float32) / 255.0" if meta.channel_order == "RGB"
+                  else "rgb = frame.astype(np.float32) / 255.0",
+                  f"x = (rgb - np.float32({mean})) / np.float32({std})",
+                  "batch = np.ascontiguousarray(x.transpose(2, 0, 1)[None])  # (1, 3, H, W) float32"]
+    lines += [f'inp = tc.InferInput("{inp.name}", list(batch.shape), "{TRITON_DTYPES[inp.dtype][5:]}")',
+              "inp.set_data_from_numpy(batch)",
+              f'result = client.infer("{model}", [inp], outputs=[tc.InferRequestedOutput("{out.name}")])',
+              f'out = result.as_numpy("{out.name}")']
+    if meta.head == "cls":
+        lines.append("labels = out[0]  # (H, W) class index per pixel")
+    elif meta.head == "prob":
+        lines.append("labels = out[0].argmax(axis=0)  # (H, W) from (C, H, W) probabilities")
+    else:
+        lines.append("labels = out[0].argmax(axis=0)  # (H/8, W/8) from low-resolution logits")
+    lines.append('print(labels.shape, np.bincount(labels.ravel()).argmax(), "is the most frequent class")')
+    return "\n".join(lines) + "\n"
