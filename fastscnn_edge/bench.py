@@ -255,6 +255,9 @@ def _plan_artifact(path: Path, backend: str, device: str, heads: Sequence[str], 
         if backend not in ("auto", "torch"):
             raise UserError(f"{path} is a PyTorch checkpoint; backend {backend} cannot run it.",
                             fix="export it first (`fastscnn-edge export --weights ...`) or use --backend torch.")
+        from fastscnn_edge.checkpoint import load
+
+        load(path)  # every field checked before anything is timed
         dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("torch")
         return [Target(path, "torch", dev, h, (int(r[0]), int(r[1])), "fp32", arch, f"torch: a native checkpoint; {why}")
                 for h in (heads or ("cls",)) for r in (resolutions or PAPER_RESOLUTIONS)]
@@ -284,29 +287,19 @@ def _plan_artifact(path: Path, backend: str, device: str, heads: Sequence[str], 
 
 
 def _engine_facts(path: Path) -> Tuple[Optional[str], str, Optional[Resolution]]:
-    """Head, precision and static resolution of an engine from its sidecar JSON (if any)."""
-    import json
+    """Head, precision and static resolution of an engine from its sidecar JSON (if any), which is
+    checked field by field and against the I/O it records (UserError where it is malformed)."""
+    from fastscnn_edge.trt.sidecar import read_sidecar, sidecar_path
 
-    side = path.with_name(path.name + ".json")
-    head: Optional[str] = None
+    side = read_sidecar(path)
+    if side is not None:
+        meta = side.model_meta(str(sidecar_path(path)))
+        return meta.head, side.precision, meta.resolution
     prec = "fp32"
-    res: Optional[Resolution] = None
-    if side.exists():
-        try:
-            data = json.loads(side.read_text())
-        except (OSError, ValueError):
-            data = {}
-        meta = data.get("meta", data) if isinstance(data, dict) else {}
-        head = meta.get("head") or data.get("head")
-        prec = data.get("precision") or meta.get("precision") or prec
-        r = meta.get("resolution") or data.get("resolution")
-        if isinstance(r, (list, tuple)) and len(r) == 2:
-            res = (int(r[0]), int(r[1]))
-    else:
-        for p in ("fp16", "int8", "fp32"):
-            if f".{p}." in path.name:
-                prec = p
-    return head, prec, res
+    for p in ("fp16", "int8", "fp32"):
+        if f".{p}." in path.name:
+            prec = p
+    return None, prec, None
 
 
 def _check_head(path: Path, head: Optional[str], heads: Sequence[str]) -> None:
