@@ -35,7 +35,10 @@ class TensorSig:
     shape: Tuple[Dim, ...]
 
 
-def expected_io(meta: ModelMeta) -> Tuple[Tuple[str, str, Tuple[ExpectedDim, ...]], Tuple[str, str, Tuple[ExpectedDim, ...]]]:
+Expected = Tuple[str, str, Tuple[ExpectedDim, ...]]  # name, numpy dtype name, dims
+
+
+def expected_io(meta: ModelMeta) -> Tuple[Expected, Expected]:
     """(name, dtype, dims) of the input and of the output that ``meta`` implies."""
     if meta.resolution is not None:
         h: ExpectedDim = int(meta.resolution[0])
@@ -44,6 +47,8 @@ def expected_io(meta: ModelMeta) -> Tuple[Tuple[str, str, Tuple[ExpectedDim, ...
         w8: ExpectedDim = int(meta.resolution[1]) // 8
     else:
         h, w, h8, w8 = "H", "W", "H/8", "W/8"
+    inp: Expected
+    out: Expected
     if meta.input_format == "float":
         inp = (INPUT_NAMES["float"], "float32", ("N", 3, h, w))
     else:
@@ -55,14 +60,14 @@ def expected_io(meta: ModelMeta) -> Tuple[Tuple[str, str, Tuple[ExpectedDim, ...
         out = (OUTPUT_NAMES["prob"], "float32", ("N", c, h, w))
     else:
         out = (OUTPUT_NAMES["logits"], "float32", ("N", c, h8, w8))
-    return inp, out  # type: ignore[return-value]
+    return inp, out
 
 
 def _fmt(dims: Sequence[object]) -> str:
     return "[" + ",".join("?" if d is None else str(d) for d in dims) + "]"
 
 
-def _compare(role: str, got: TensorSig, want: Tuple[str, str, Tuple[ExpectedDim, ...]]) -> Optional[str]:
+def _compare(role: str, got: TensorSig, want: Expected) -> Optional[str]:
     name, dtype, dims = want
     wrong = got.name != name or got.dtype != dtype or len(got.shape) != len(dims)
     if not wrong:

@@ -181,7 +181,8 @@ def _check_some_image_readable(sources: Sequence[Source]) -> None:
     for s in sources:
         if s.path is not None and s.path.stat().st_size > 0 and cv2.haveImageReader(str(s.path)):
             return
-    raise UserError(f"none of the {len(sources)} input file(s) is an image OpenCV can read (first: {sources[0].path}).",
+    raise UserError(f"none of the {len(sources)} input file(s) is an image OpenCV can read (first: {sources[0].path}); "
+                    "nothing was written.",
                     fix="pass PNG/JPEG/BMP/TIFF/WebP images, a folder of them, a video file or a camera index.")
 
 

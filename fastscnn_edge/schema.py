@@ -192,7 +192,8 @@ def _fields(schema: Mapping[str, Field], data: Mapping[str, Any], prefix: str) -
         if name not in data:
             if spec.required:
                 raise _Bad(where, _MISSING, spec.describe())
-            out[name] = spec.default() if callable(spec.default) else spec.default
+            default = spec.default() if callable(spec.default) else spec.default
+            out[name] = _check(spec, default, where)  # nested fields get their own defaults too
             continue
         out[name] = _check(spec, data[name], where)
     return out

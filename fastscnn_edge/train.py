@@ -606,8 +606,8 @@ def _loop(cfg: TrainConfig, config: Dict[str, object], model: nn.Module, optimiz
 
         what = f"fastscnn-edge train was {signal_words(exc)} during iteration {result.iterations + 1} of {total}"
         if saved_at:
-            raise Interrupted(f"{what}; {out / 'checkpoint.pt'} and {out / 'train_state.pt'} hold the complete "
-                              f"iteration {saved_at} (checkpoints are written whole or not at all).",
+            raise Interrupted(f"{what}; {out / 'train_state.pt'} holds the complete state of iteration {saved_at} "
+                              "(every file is written whole or not at all).",
                               fix="run the same command with --resume to continue from there.",
                               terminated=isinstance(exc, Terminated)) from None
         raise Interrupted(f"{what}, before its first checkpoint (every {cfg.ckpt_every} iterations); no state was "

@@ -55,12 +55,12 @@ def _write_folder_dataset(root: Path, classes=("bg", "thing", "stuff"), n: int =
     return root
 
 
-def _write_video(path: Path, frames: int) -> Path:
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (128, 64))
+def _write_video(path: Path, frames: int, size: Tuple[int, int] = (240, 320)) -> Path:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (size[1], size[0]))
     assert w.isOpened()
     rng = np.random.default_rng(0)
     for _ in range(frames):
-        w.write(cv2.resize(rng.integers(0, 256, (4, 8, 3), dtype=np.uint8), (128, 64)))
+        w.write(cv2.resize(rng.integers(0, 256, (4, 8, 3), dtype=np.uint8), (size[1], size[0])))
     w.release()
     return path
 
@@ -613,17 +613,25 @@ def test_ctrl_c_during_export_exits_130_and_writes_nothing(work):  # noqa: ANN00
     out = work / "out"
     out.mkdir()
     p = _start(["export", "--res", "1024x2048", "--dynamic", "-o", out / "m.onnx"], work)
-    code, line = _stop(p, signal.SIGINT, after=1.5)
+    code, line = _stop(p, signal.SIGINT, after=1.0)  # imports are done: the export itself takes seconds
     assert code == 130
     assert line == "error: fastscnn-edge export was interrupted (Ctrl-C, SIGINT); nothing partial was written."
     assert list(out.iterdir()) == []
+
+
+def _wait_for(p: subprocess.Popen, found, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + 120
+    while not found():
+        assert time.monotonic() < deadline and p.poll() is None, f"no {what}: {p.stderr.read() if p.stderr else ''}"
+        time.sleep(0.02)
 
 
 def test_sigterm_during_video_predict_exits_143_and_writes_no_video(lab, work):  # noqa: ANN001
     video = _write_video(work / "long.mp4", 3000)
     out = work / "pred"
     p = _start(["predict", lab.onnx, video, "-o", out, "--format", "overlay"], work)
-    code, line = _stop(p, signal.SIGTERM, after=2.0)
+    _wait_for(p, lambda: out.is_dir() and any(f.name.endswith(".part") for f in out.iterdir()), "video being written")
+    code, line = _stop(p, signal.SIGTERM, after=0.2)
     assert code == 143 and line.startswith("error: fastscnn-edge predict was terminated (SIGTERM)")
     assert not out.exists() or not [f for f in out.rglob("*") if f.is_file()]
 
@@ -642,14 +650,11 @@ def test_ctrl_c_during_training_names_the_complete_checkpoint(lab, work):  # noq
     run = work / "run"
     p = _start(["train", "--data", lab.data, "--format", "folder", "--crop", "64x128", "--batch", "2",
                 "--iters", "100000", "--ckpt-every", "1", "-o", run], work)
-    deadline = time.monotonic() + 120
-    while not (run / "train_state.pt").exists():
-        assert time.monotonic() < deadline and p.poll() is None, p.stderr.read() if p.stderr else ""
-        time.sleep(0.1)
+    _wait_for(p, (run / "train_state.pt").exists, "training state")
     code, line = _stop(p, signal.SIGINT, after=0.5)
     assert code == 130 and line.startswith("error: fastscnn-edge train was interrupted (Ctrl-C, SIGINT) during iteration")
-    assert "hold the complete iteration" in line and "Fix: run the same command with --resume" in line
-    saved = int(line.split("hold the complete iteration ")[1].split(" ")[0])
+    assert "holds the complete state of iteration" in line and "Fix: run the same command with --resume" in line
+    saved = int(line.split("holds the complete state of iteration ")[1].split(" ")[0])
     assert _load_state(run / "train_state.pt")["iteration"] == saved >= 1
     assert checkpoint.load(run / "checkpoint.pt").num_classes == 3
     _no_partial(run)
