@@ -276,6 +276,9 @@ def _plan_artifact(path: Path, backend: str, device: str, heads: Sequence[str], 
         if backend not in ("auto", "torch"):
             raise UserError(f"{path} is a PyTorch checkpoint; backend {backend} cannot run it.",
                             fix="export it first (`fastscnn-edge export --weights ...`) or use --backend torch.")
+        from fastscnn_edge.checkpoint import load
+
+        load(path)  # every field checked before anything is timed
         dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("torch")
         return [Target(path, "torch", dev, h, (int(r[0]), int(r[1])), "fp32", arch, f"torch: a native checkpoint; {why}")
                 for h in (heads or ("cls",)) for r in (resolutions or PAPER_RESOLUTIONS)]

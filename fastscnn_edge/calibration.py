@@ -313,8 +313,35 @@ def save_cache(path: Path, *, onnx_sha256: str, images: CalibrationSet, method: 
     return atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
+def _cache_schema() -> Dict[str, Any]:
+    """The calibration cache as stored (``format`` is checked first)."""
+    from fastscnn_edge.quantize import METHODS, TARGETS
+    from fastscnn_edge.schema import Field, hex_digest
+
+    def ordered(pair: List[float]) -> Optional[str]:
+        return None if pair[0] <= pair[1] else "[lowest, highest] with lowest <= highest"
+
+    digest = Field(str, check=hex_digest, expect="a sha256 hex digest (64 hex digits)")
+    return {
+        "key": digest,
+        "onnx_sha256": digest,
+        "images_sha256": digest,
+        "method": Field(str, choices=tuple(METHODS)),
+        "target": Field(str, choices=tuple(TARGETS)),
+        "count": Field(int, lo=0),
+        "policy": Field(str, default=""),
+        "images": Field(list, default=list, items=Field(list, length=2, items=Field(str))),
+        "ranges": Field(dict, keys=Field(str), values=Field(list, length=2, items=Field(float), check=ordered,
+                                                            expect="[lowest, highest], two finite numbers"),
+                        check=lambda r: None if r else "at least one tensor range"),
+    }
+
+
 def load_cache(path: Path) -> Dict[str, object]:
-    """Read a cache written by :func:`save_cache`; UserError when it is not one."""
+    """Read a cache written by :func:`save_cache`, every field checked; UserError when it is not one
+    (naming the file, the field and what was expected) or was written by a newer fastscnn-edge."""
+    from fastscnn_edge.schema import check_format_tag, validate
+
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -323,13 +350,18 @@ def load_cache(path: Path) -> Dict[str, object]:
     except (OSError, ValueError) as exc:
         raise UserError(f"calibration cache {path} is not readable JSON ({type(exc).__name__}).",
                         fix="delete it and calibrate again with --calib DIR.") from None
-    if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT or not isinstance(doc.get("ranges"), dict):
-        raise UserError(f"{path} is not a fastscnn-edge calibration cache.",
-                        fix="pass the .calib.json written by `fastscnn-edge quantize --int8`, or calibrate with --calib DIR.")
-    return doc
+    fix = "delete it and calibrate again with --calib DIR (do not edit the cache by hand)."
+    family, _, current = CACHE_FORMAT.rpartition(" v")
+    check_format_tag(doc.get("format") if isinstance(doc, dict) else None, family=family, current=int(current),
+                     separator=" v", source=str(path), foreign="is not a fastscnn-edge calibration cache",
+                     fix_foreign="pass the .calib.json written by `fastscnn-edge quantize --int8`, or calibrate with --calib DIR.")
+    d = validate(doc, _cache_schema(), source=str(path), fix=fix, what="calibration cache")
+    d["format"] = doc["format"]
+    return d
 
 
 def ranges_from_cache(doc: Dict[str, object]) -> Dict[str, Tuple[float, float]]:
+    """{tensor: (lowest, highest)} of a cache read by :func:`load_cache` (already checked)."""
     ranges = doc["ranges"]
     assert isinstance(ranges, dict)
     return {str(k): (float(v[0]), float(v[1])) for k, v in ranges.items()}

@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Tuple
 
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import CITYSCAPES_CLASSES, IMAGENET_MEAN, IMAGENET_STD
+from fastscnn_edge.schema import Field, check_format_tag, float_triple, names_list, validate
 
 FORMAT = "fastscnn-edge/1"
 SUFFIXES = (".pt", ".pth", ".ckpt")
@@ -124,37 +125,120 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
     return Path(path)
 
 
-def load_raw(path: str | Path) -> Dict[str, object]:
-    """Load a checkpoint file's top-level object safely (``weights_only=True``)."""
+def torch_load(path: Path, *, what: str, fix: str) -> object:
+    """``torch.load(path, weights_only=True)`` with every failure turned into one UserError.
+
+    ``weights_only=True`` unpickles tensors and plain containers only, so a file that smuggles code
+    (or any other object) is refused, never run; the message says so without repeating PyTorch's
+    hint to load it unsafely.
+    """
+    import warnings
+
     import torch
 
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": the refusal below says enough
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except MemoryError:
+        raise UserError(f"{path} is too large to load into memory as {what}.", fix=fix) from None
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many types on a foreign/corrupt file
+        raise UserError(f"{path} is not {what} ({_load_failure(exc, path)}).", fix=fix) from None
+
+
+def _load_failure(exc: BaseException, path: Path) -> str:
+    """Why torch.load failed, in a few words; never PyTorch's advice to pass weights_only=False."""
+    import re
+
+    text = str(exc)
+    found = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"Unsupported global: ([\w.]+)", text)
+    if found:
+        return (f"it holds a Python object ({found.group(1)}) besides tensors and plain containers; "
+                "fastscnn-edge loads checkpoints with weights_only=True and refuses to unpickle code")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        head = b""
+    if not head or isinstance(exc, EOFError):
+        return "the file is empty or ends early"
+    if head.startswith(b"PK"):  # torch.save's zip container
+        return "a damaged or truncated torch.save archive"
+    return "not a torch.save file: neither its zip archive nor a pickle of tensors"
+
+
+def load_raw(path: str | Path) -> Dict[str, object]:
+    """Load a checkpoint file's top-level object safely (``weights_only=True``)."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"weights file {p} does not exist.", fix="check the path, or list known weights with `fastscnn-edge weights list`.")
-    try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch.load raises many types on a foreign/corrupt file
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{p} is not a loadable PyTorch checkpoint ({first}).",
-                        fix="pass a .pt/.pth file saved with torch.save (state dict or fastscnn-edge checkpoint).") from None
+    obj = torch_load(p, what="a loadable PyTorch checkpoint",
+                     fix="pass a .pt/.pth file saved with torch.save (state dict or fastscnn-edge checkpoint).")
     if not isinstance(obj, dict):
         raise UserError(f"{p} holds a {type(obj).__name__}, not a state dict.",
                         fix="pass a checkpoint that is a dict of tensors or has a 'state_dict'/'model' entry.")
     return obj
 
 
+def _is_tensor(value: object) -> Optional[str]:
+    import torch
+
+    return None if isinstance(value, torch.Tensor) else "a tensor"
+
+
+def _schema() -> Dict[str, Field]:
+    """The native checkpoint as stored: each field, its type and range (``format`` is checked first)."""
+    from fastscnn_edge.metadata import ARCHES, CHANNEL_ORDERS, MAX_CLASSES
+
+    config = {  # ArchConfig fields; absent ones take the arch's defaults
+        "name": Field(str, default="", choices=("",) + ARCHES),
+        "conv1_padding": Field(int, default=None, nullable=True, lo=0, hi=3),
+        "dsconv_dw_relu": Field(bool, default=None, nullable=True),
+        "ffm_dilation": Field(int, default=None, nullable=True, lo=1, hi=8),
+        "ffm_pw_bias": Field(bool, default=None, nullable=True),
+        "ppm_project_kernel": Field(int, default=None, nullable=True, choices=(1, 3)),
+        "align_corners": Field(bool, default=None, nullable=True),
+        "num_classes": Field(int, default=None, nullable=True, lo=1, hi=MAX_CLASSES),
+    }
+    return {
+        "arch": Field(str, choices=ARCHES),
+        "num_classes": Field(int, lo=1, hi=MAX_CLASSES),
+        "state_dict": Field(dict, keys=Field(str), values=Field(check=_is_tensor, expect="a tensor"),
+                            check=lambda d: None if d else "a non-empty dict of tensors"),
+        "config": Field(dict, default=dict, fields=config),
+        "class_names": Field(list, default=list, items=names_list().items),
+        "mean": float_triple(0.0, 1.0, what="RGB, on the 0..1 scale", default=lambda: list(IMAGENET_MEAN)),
+        "std": float_triple(0.0, 1.0, what="RGB, on the 0..1 scale", above_lo=True, default=lambda: list(IMAGENET_STD)),
+        "channel_order": Field(str, default="RGB", choices=CHANNEL_ORDERS),
+        "source": Field(str, default=""),
+        "state_sha256": Field(str, default=""),
+        "extra": Field(dict, default=dict, keys=Field(str)),
+    }
+
+
 def load(path: str | Path) -> Checkpoint:
-    """Load a native checkpoint. Foreign checkpoints get a message pointing to import-weights."""
+    """Load a native checkpoint, every field checked (UserError naming the file, the field and what
+    was expected). Foreign checkpoints get a message pointing to import-weights."""
     obj = load_raw(path)
-    if obj.get("format") != FORMAT:
-        raise UserError(f"{path} is not a fastscnn-edge checkpoint (no '{FORMAT}' format tag).",
-                        fix=f"convert it first: fastscnn-edge import-weights {path} --from tramac|mmseg -o OUT.pt")
+    fix = "re-create it with `fastscnn-edge import-weights` or `fastscnn-edge train`; do not edit checkpoints by hand."
+    check_format_tag(obj.get("format"), family="fastscnn-edge", current=int(FORMAT.rsplit("/", 1)[1]), source=str(path),
+                     foreign=f"is not a fastscnn-edge checkpoint (no '{FORMAT}' format tag)",
+                     fix_foreign=f"convert it first: fastscnn-edge import-weights {path} --from tramac|mmseg -o OUT.pt")
+    d = validate(obj, _schema(), source=str(path), fix=fix, what="checkpoint")
+    n = d["num_classes"]
+    names = d["class_names"] or (list(CITYSCAPES_CLASSES) if n == len(CITYSCAPES_CLASSES)
+                                 else [f"class_{i}" for i in range(n)])
+    if len(names) != n:
+        raise UserError(f"{path}: checkpoint field 'class_names' has {len(names)} names for num_classes {n}.", fix=fix)
+    config = {k: v for k, v in d["config"].items() if v is not None and v != ""}
+    if config.get("num_classes", n) != n or config.get("name", d["arch"]) != d["arch"]:
+        raise UserError(f"{path}: checkpoint field 'config' says {config.get('name', d['arch'])!r} with "
+                        f"{config.get('num_classes', n)} classes, but 'arch' and 'num_classes' say {d['arch']!r} with {n}.",
+                        fix=fix)
     return Checkpoint(
-        arch=str(obj["arch"]), state_dict=dict(obj["state_dict"]), num_classes=int(obj["num_classes"]),
-        class_names=list(obj.get("class_names") or []), mean=tuple(obj.get("mean", IMAGENET_MEAN)),
-        std=tuple(obj.get("std", IMAGENET_STD)), channel_order=str(obj.get("channel_order", "RGB")),
-        source=str(obj.get("source", "")), config=dict(obj.get("config") or {}),
-        state_sha256=str(obj.get("state_sha256", "")), extra=dict(obj.get("extra") or {}),
+        arch=d["arch"], state_dict=dict(d["state_dict"]), num_classes=n, class_names=list(names),
+        mean=tuple(d["mean"]), std=tuple(d["std"]), channel_order=d["channel_order"],  # type: ignore[arg-type]
+        source=d["source"], config=config, state_sha256=d["state_sha256"], extra=dict(d["extra"]),
     )
 
 

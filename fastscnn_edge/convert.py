@@ -203,7 +203,13 @@ def _infer_classes(sd: Dict[str, Any], num_classes: Optional[int], path: Path) -
     if w is None:
         raise UserError(f"{path} has no classifier conv (no key maps to classifier.conv.weight).",
                         fix="check --from: is this a Tramac (tramac) or an mmsegmentation (mmseg) checkpoint?")
-    found = int(w.shape[0])
+    from fastscnn_edge.metadata import MAX_CLASSES
+
+    found = int(w.shape[0]) if getattr(w, "ndim", 0) >= 1 else 0
+    if not 1 <= found <= MAX_CLASSES:
+        raise UserError(f"{path}: the classifier conv has {found} output channels; a segmentation head has "
+                        f"1..{MAX_CLASSES} classes.",
+                        fix="check that the file is a trained Fast-SCNN checkpoint (its classifier.conv.weight is damaged).")
     if num_classes is not None and num_classes != found:
         raise UserError(f"{path} has {found} classes, not the {num_classes} asked for.",
                         fix=f"drop --classes or pass --classes {found}.")

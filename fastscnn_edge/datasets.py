@@ -215,7 +215,14 @@ def class_names(root: str | Path, format: str = "cityscapes", split: str = "val"
     root = Path(root)
     for candidate in (_folder_base(root, split) / "classes.txt", root / "classes.txt"):
         if candidate.is_file():
-            names = [ln.strip() for ln in candidate.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            try:
+                text = candidate.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UserError(f"{candidate} is not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}).",
+                                fix="save the class names as UTF-8, one per line.") from None
+            except OSError as exc:
+                raise UserError(f"cannot read {candidate} ({exc.strerror}).", fix="check the file's permissions.") from None
+            names = [ln.strip() for ln in text.splitlines() if ln.strip()]
             if not names:
                 raise UserError(f"{candidate} lists no class.", fix="write one class name per line.")
             if len(names) > IGNORE:

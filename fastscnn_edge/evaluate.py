@@ -52,6 +52,8 @@ def open_runner(artifact: str | Path, *, backend: str = "auto", device: str = "a
     path = Path(artifact)
     if not path.exists():
         raise UserError(f"{path} does not exist.", fix="check the path, or run `fastscnn-edge export` first.")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads {threads} is below 1.", fix="pass 1 or more, or leave it out for the runtime's default.")
     return load_runner(path, backend=backend, device=resolve_device(path, device), threads=threads, res=res)
 
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from fastscnn_edge import __version__
 from fastscnn_edge.errors import UserError, ValidationFailed
-from fastscnn_edge.metadata import HEADS, INPUT_FORMATS, LABEL_DTYPES, RANDOM_WEIGHTS, ModelMeta, write_onnx_meta
+from fastscnn_edge.metadata import (HEADS, INPUT_FORMATS, LABEL_DTYPES, RANDOM_WEIGHTS, ModelMeta, check_labels_fit,
+                                    meta_from_proto, write_onnx_meta)
 
 # Acceptance bars (issue #2): against PyTorch on the same input.
 PROB_MAX_ABS_DIFF = 1e-4
@@ -43,7 +44,7 @@ class ExportSpec:
     cls_layout: str = "nhwc"  # cls head: upsample + argmax over NHWC (same labels, ~2x faster on CPU)
 
     def check(self) -> None:
-        from fastscnn_edge.paths import parse_resolution
+        from fastscnn_edge.paths import check_export_memory, parse_resolution
 
         if self.head not in HEADS:
             raise UserError(f"unknown head {self.head!r}.", fix=f"use one of: {', '.join(HEADS)}.")
@@ -56,7 +57,8 @@ class ExportSpec:
                             fix="use --opset 17 (TensorRT 8.6 parses up to 17; 10.x and 11.x take newer).")
         if self.cls_layout not in CLS_LAYOUTS:
             raise UserError(f"unknown cls head layout {self.cls_layout!r}.", fix=f"use one of: {', '.join(CLS_LAYOUTS)}.")
-        parse_resolution(f"{self.res[0]}x{self.res[1]}")  # multiple of 32
+        parse_resolution(f"{self.res[0]}x{self.res[1]}")  # multiple of 32, within the maximum
+        check_export_memory(self.res)  # before the model is loaded
 
 
 @dataclass
@@ -138,8 +140,14 @@ def validate_against_torch(module, onnx_bytes: bytes, spec: ExportSpec, res: Tup
     import torch
 
     x = sample_input(spec, res, mean, std, seed)
-    with torch.inference_mode():
-        ref = module(torch.from_numpy(x)).numpy()
+    logits = []  # the network's own output: cls labels are checked as values, before any dtype cast
+    hook = module.net.register_forward_hook(lambda _m, _i, y: logits.append(y)) if spec.head == "cls" else None
+    try:
+        with torch.inference_mode():
+            ref = module(torch.from_numpy(x)).numpy()
+    finally:
+        if hook is not None:
+            hook.remove()
     so = ort.SessionOptions()
     so.log_severity_level = 3
     sess = ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
@@ -149,7 +157,10 @@ def validate_against_torch(module, onnx_bytes: bytes, spec: ExportSpec, res: Tup
                                fix="report this as a bug with the export options used.")
     result: Dict[str, float] = {"height": res[0], "width": res[1]}
     if spec.head == "cls":
-        result["pixel_agreement"] = float(np.mean(out.astype(np.int64) == ref.astype(np.int64)))
+        true = logits[-1].argmax(dim=1).numpy()  # int64 labels, however the graph's output is typed
+        got = out.astype(np.int64)
+        result["pixel_agreement"] = float(np.mean(got == true))
+        result["max_label"], result["reference_max_label"] = int(got.max()), int(true.max())
     else:
         result["max_abs_diff"] = float(np.max(np.abs(out.astype(np.float64) - ref.astype(np.float64))))
         if spec.head == "prob":
@@ -158,6 +169,10 @@ def validate_against_torch(module, onnx_bytes: bytes, spec: ExportSpec, res: Tup
 
 
 def _check_bars(v: Dict[str, float], spec: ExportSpec) -> None:
+    if spec.head == "cls" and "max_label" in v and v["max_label"] != v["reference_max_label"]:
+        raise ValidationFailed(
+            f"exported cls model's labels reach {v['max_label']}, PyTorch's {v['reference_max_label']}: the label values "
+            f"do not survive the {spec.labels} output; nothing was written.", fix="export with --labels int32.")
     if spec.head == "cls" and v["pixel_agreement"] < CLS_MIN_AGREEMENT:
         raise ValidationFailed(
             f"exported cls model agrees with PyTorch on only {100 * v['pixel_agreement']:.4f} % of pixels "
@@ -189,6 +204,8 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
     if model is None:
         model, checkpoint = resolve_model(spec.weights, spec.arch, spec.num_classes)
     arch = model.cfg.name
+    if spec.head == "cls":
+        check_labels_fit(model.num_classes, spec.labels)  # uint8 holds <= 255 classes
     if spec.arch is not None and checkpoint is not None and spec.arch != arch:
         raise UserError(f"the weights hold a {arch!r} model, but --arch {spec.arch} was given.",
                         fix=f"drop --arch or pass --arch {arch}.")
@@ -248,6 +265,7 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
         proto.doc_string = f"Fast-SCNN ({arch}) head={spec.head} input={spec.input_format}"
         write_onnx_meta(proto, meta)
         onnx.checker.check_model(proto, full_check=True)
+        meta_from_proto(proto, out_path)  # what every reader checks: the fields, and the graph against them
         data = proto.SerializeToString()
         validation: Dict[str, float] = {}
         if validate:

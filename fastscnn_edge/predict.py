@@ -150,8 +150,11 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
     from fastscnn_edge.evaluate import open_runner
 
     out = Path(out_dir)
+    if max_frames is not None and max_frames < 1:
+        raise UserError(f"--frames {max_frames} is not positive.", fix="pass a frame count >= 1, or leave it out.")
     sources = collect_sources(inputs, exclude=out)
     _check_not_overwriting(sources, out)
+    _check_some_image_readable(sources)
     result = PredictResult()
     t0 = time.perf_counter()
     with open_runner(artifact, backend=backend, device=device, res=res, threads=threads) as runner:
@@ -168,6 +171,21 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
     if not result.outputs:
         raise UserError("no input could be read; nothing was written.", fix="check the input files.")
     return result
+
+
+def _check_some_image_readable(sources: Sequence[Source]) -> None:
+    """Refuse before loading the model when every input is an image file and none is decodable
+    (OpenCV sniffs the header); a few unreadable ones among good ones are skipped and counted."""
+    import cv2
+
+    if not sources or any(s.kind != "image" for s in sources):
+        return
+    for s in sources:
+        if s.path is not None and s.path.stat().st_size > 0 and cv2.haveImageReader(str(s.path)):
+            return
+    raise UserError(f"none of the {len(sources)} input file(s) is an image OpenCV can read (first: {sources[0].path}); "
+                    "nothing was written.",
+                    fix="pass PNG/JPEG/BMP/TIFF/WebP images, a folder of them, a video file or a camera index.")
 
 
 def _check_not_overwriting(sources: Sequence[Source], out: Path) -> None:

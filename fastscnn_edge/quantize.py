@@ -244,10 +244,11 @@ def _finish(proto, meta: ModelMeta, src_bytes: bytes, inputs: List[np.ndarray], 
     import onnx
 
     from fastscnn_edge.fileio import atomic_path
-    from fastscnn_edge.metadata import write_onnx_meta
+    from fastscnn_edge.metadata import meta_from_proto, write_onnx_meta
 
     write_onnx_meta(proto, meta)
     onnx.checker.check_model(proto, full_check=True)
+    meta_from_proto(proto, dst)  # what every reader checks: the fields and the graph against them
     data = proto.SerializeToString()
     validation: Dict[str, float] = {}
     if validate:
@@ -436,7 +437,15 @@ def to_int8(src: Path, dst: Optional[Path], calib: Optional[Path], *, target: st
     c = _calibrate(src, src_sha, meta, res, calib, cache, cache_path, method, target, count, progress, log)
     pre, head = edge_nodes(proto)
     exclude = pre + head + _classifier_conv(proto)
-    quantized, converter = _qdq(proto, c.ranges, target, method, exclude)
+    try:
+        quantized, converter = _qdq(proto, c.ranges, target, method, exclude)
+    except (ValueError, KeyError) as exc:
+        if not c.reused:
+            raise
+        # onnxruntime names the tensor it has no range for; a cache keyed to this model lost some
+        raise UserError(f"calibration cache {cache_path} lacks ranges this model needs "
+                        f"({' '.join(str(exc).split())[:160]}).",
+                        fix="delete it and calibrate again with --calib DIR (do not edit the cache by hand).") from None
     out_meta = _derived_meta(meta, "int8", {
         "converter": converter, "calib_method": method, "calib_count": str(c.count),
         "calib_policy": c.policy, "calib_images_sha256": c.images_sha256, "target": target,

@@ -29,6 +29,7 @@ import csv
 import json
 import math
 import random
+import re
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -98,6 +99,8 @@ class TrainConfig:
             raise UserError(f"--lr must be positive (got {self.lr}).", fix="use e.g. the paper's 0.045.")
         if not 0 < self.scale[0] <= self.scale[1]:
             raise UserError(f"scale range {self.scale} is not 0 < min <= max.", fix="use e.g. the paper's 0.5-2.")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise UserError(f"unknown --device {self.device!r}.", fix="use auto, cpu, cuda or cuda:N.")
 
 
 @dataclass
@@ -355,7 +358,7 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
     np_state["state"] = {"key": np.asarray(np_state["state"]["key"], np.uint32), "pos": np_state["state"]["pos"]}
     np.random.set_state(np_state)
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
+    if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
@@ -376,14 +379,63 @@ def _save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, 
         torch.save(payload, tmp)
 
 
+def _is_tensor(value: object) -> Optional[str]:
+    return None if isinstance(value, torch.Tensor) else "a tensor"
+
+
+def _state_schema() -> Dict[str, Any]:
+    """The training state as stored (``format`` is checked first)."""
+    from fastscnn_edge.schema import Field
+
+    tensors = Field(dict, keys=Field(str), values=Field(check=_is_tensor, expect="a tensor"),
+                    check=lambda d: None if d else "a non-empty dict of tensors")
+    return {
+        "iteration": Field(int, lo=0),
+        "model": tensors,
+        "optimizer": Field(dict, fields={"state": Field(dict), "param_groups": Field(list, length=(1, None), items=Field(dict))}),
+        "rng": Field(dict, fields={"python": Field(list, length=3), "numpy": Field(dict),
+                                   "torch": Field(check=_is_tensor, expect="a tensor"),
+                                   "cuda": Field(list, default=None, nullable=True)}),
+        "config": Field(dict, keys=Field(str), fields=None, check=lambda c: None if isinstance(
+            c.get("total_iters"), int) and not isinstance(c.get("total_iters"), bool) and c["total_iters"] >= 1
+            else "the run's options with an integer total_iters >= 1"),
+        "best_miou": Field(float, lo=0.0, hi=1.0, nullable=True, default=None),
+    }
+
+
 def _load_state(path: Path) -> Dict[str, Any]:
+    """The training state at ``path``, every field checked (UserError naming the file and field)."""
+    from fastscnn_edge.checkpoint import torch_load
+    from fastscnn_edge.schema import check_format_tag
+    from fastscnn_edge.schema import validate as check_fields
+
     if not path.is_file():
         raise UserError(f"--resume: there is no training state {path}.",
                         fix="start without --resume, or pass the --out folder of the run to continue.")
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise UserError(f"{path} is not a fastscnn-edge training state.", fix="pass the --out folder of a `train` run.")
-    return state
+    fix = "start the run again without --resume (into a new --out), or restore the folder's train_state.pt."
+    state = torch_load(path, what="a fastscnn-edge training state", fix=fix)
+    if not isinstance(state, dict):
+        raise UserError(f"{path} holds a {type(state).__name__}, not a fastscnn-edge training state.", fix=fix)
+    check_format_tag(state.get("format"), family="fastscnn-edge-train", current=int(STATE_FORMAT.rsplit("/", 1)[1]),
+                     source=str(path), foreign="is not a fastscnn-edge training state",
+                     fix_foreign="pass the --out folder of a `train` run.")
+    d = check_fields(state, _state_schema(), source=str(path), fix=fix, what="training state")
+    if d["iteration"] > d["config"]["total_iters"]:
+        raise UserError(f"{path}: training state field 'iteration' is {d['iteration']}, past the run's "
+                        f"{d['config']['total_iters']} iterations.", fix=fix)
+    return d
+
+
+def _restore(path: Path, saved: Dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Load the saved model, optimizer and RNG states; UserError where they do not fit this run."""
+    try:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        _set_rng_state(saved["rng"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        first = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise UserError(f"{path} does not fit this run's model and optimizer ({type(exc).__name__}: {first}).",
+                        fix="start the run again without --resume (into a new --out).") from None
 
 
 def _check_resume(saved: Dict[str, object], now: Dict[str, object], path: Path) -> None:
@@ -402,6 +454,17 @@ def _save_checkpoint(model: nn.Module, path: Path, names: List[str], extra: Dict
     checkpoint.save(ckpt, path)
 
 
+def _kept_rows(path: Path, resume_at: int) -> List[Dict[str, str]]:
+    """The log rows up to ``resume_at``; UserError naming the file where it is not our CSV."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        return [r for r in rows if int(r["iteration"]) <= resume_at]
+    except (UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
+        raise UserError(f"{path} is not the training log this run wrote (a row without an iteration number).",
+                        fix="move it away; --resume then starts a new log (the training state is not in it).") from None
+
+
 class _CsvLog:
     """The per-iteration CSV log; on resume, rows past the restored iteration are dropped."""
 
@@ -411,8 +474,7 @@ class _CsvLog:
         self.path = path
         rows: List[Dict[str, str]] = []
         if resume_at is not None and path.is_file():
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= resume_at]
+            rows = _kept_rows(path, resume_at)
         lines = [",".join(CSV_FIELDS)] + [",".join(r.get(k, "") for k in CSV_FIELDS) for r in rows]
         atomic_write_text(path, "\n".join(lines) + "\n")
         self.file = open(path, "a", newline="")
@@ -448,6 +510,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_at: Optional[int] = No
 
     console = console or Console(stderr=True)
     cfg.check()
+    device = resolve_device(cfg.device)  # before the data is read: a missing GPU fails at once
     names = class_names(cfg.data, cfg.format, cfg.train_split)
     num_classes = len(names)
     train_split = load_split(cfg.data, cfg.format, cfg.train_split, num_classes, required=True, console=console)
@@ -466,16 +529,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_at: Optional[int] = No
     saved = _load_state(state_path) if resume else None
     if saved is not None:
         _check_resume(saved["config"], config, state_path)
+        if (out / "log.csv").is_file():
+            _kept_rows(out / "log.csv", int(saved["iteration"]))  # a damaged log fails before any work
 
-    device = resolve_device(cfg.device)
     model = build_for_training(cfg, num_classes, console.print).to(device)
     optimizer = torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum)
     start, best = 0, None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
+        _restore(state_path, saved, model, optimizer)
         start, best = int(saved["iteration"]), saved["best_miou"]
-        _set_rng_state(saved["rng"])
         console.print(f"resuming {out} at iteration {start} of {total}")
     from fastscnn_edge.fileio import atomic_write_text
 
@@ -539,11 +601,19 @@ def _loop(cfg: TrainConfig, config: Dict[str, object], model: nn.Module, optimiz
                     saved_at = done
                 result.iterations = done
                 bar.update(task, completed=done, loss=loss.item(), lr=lr)
-    except KeyboardInterrupt:
-        where = (f"the state of iteration {saved_at} is in {out / 'train_state.pt'}: add --resume to continue from there"
-                 if saved_at else "no state saved yet")
-        console.print(f"interrupted after iteration {result.iterations}; {where}.")
-        raise
+    except KeyboardInterrupt as exc:
+        from fastscnn_edge.errors import Interrupted, Terminated, signal_words
+
+        what = f"fastscnn-edge train was {signal_words(exc)} during iteration {result.iterations + 1} of {total}"
+        if saved_at:
+            raise Interrupted(f"{what}; {out / 'train_state.pt'} holds the complete state of iteration {saved_at} "
+                              "(every file is written whole or not at all).",
+                              fix="run the same command with --resume to continue from there.",
+                              terminated=isinstance(exc, Terminated)) from None
+        raise Interrupted(f"{what}, before its first checkpoint (every {cfg.ckpt_every} iterations); no state was "
+                          "saved, nothing partial was written.",
+                          fix="start it again (a smaller --ckpt-every saves sooner).",
+                          terminated=isinstance(exc, Terminated)) from None
     finally:
         log.close()
         if tb is not None:

@@ -88,6 +88,26 @@ def test_foreign_onnx_is_described_without_metadata(tmp_path):
     assert info["inputs"] == [{"name": "x", "dtype": "FLOAT", "shape": ["N", 4]}]
     r = _invoke("--weights", str(path))
     assert r.exit_code == 0 and "not written by fastscnn-edge" in r.output
+    assert info["metadata_problem"] is None
+
+
+def test_metadata_on_another_graph_is_described_with_the_refusal(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from fastscnn_edge.metadata import ModelMeta, write_onnx_meta
+
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 128])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 64, 128])])
+    model = helper.make_model(g)
+    write_onnx_meta(model, ModelMeta(resolution=(64, 128)))
+    path = tmp_path / "dressed.onnx"
+    onnx.save(model, str(path))
+    info = onnx_info(path)
+    assert info["metadata"] is None and "does not match its own metadata" in info["metadata_problem"]
+    r = _invoke("--weights", str(path))
+    assert r.exit_code == 0 and "metadata: refused:" in r.output
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -10,7 +10,8 @@ from fastscnn_edge.trt.sidecar import Sidecar, TensorInfo, check_compatible, rea
 
 
 def _sidecar() -> Sidecar:
-    meta = ModelMeta(arch="paper", head="cls", input_format="bgr8", resolution=(64, 128), precision="fp16")
+    meta = ModelMeta(arch="paper", head="cls", input_format="bgr8", resolution=(64, 128), precision="fp16",
+                     labels_dtype="int32")
     return Sidecar(tensorrt_version="10.3.0.30", gpu_name="Orin", compute_capability=(8, 7), precision="fp16",
                    io=[TensorInfo("frames", "input", [1, 64, 128, 3], "uint8"),
                        TensorInfo("labels", "output", [1, 64, 128], "int32")],
@@ -39,7 +40,7 @@ def test_missing_sidecar_is_none_and_broken_one_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="cannot read the engine sidecar"):
         read_sidecar(engine)
     sidecar_path(engine).write_text(json.dumps({"tensorrt_version": "10.3"}))
-    with pytest.raises(UserError, match="incomplete or malformed"):
+    with pytest.raises(UserError, match="field 'gpu_name' is missing"):
         read_sidecar(engine)
 
 

@@ -62,17 +62,20 @@ def onnx_info(path: Path) -> Dict[str, Any]:
     import onnx
 
     from fastscnn_edge.fileio import sha256_file
-    from fastscnn_edge.metadata import read_onnx_meta
+    from fastscnn_edge.metadata import PREFIX, read_onnx_meta
 
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
         raise UserError(f"{path} is not a readable ONNX file ({type(exc).__name__}).",
                         fix="pass an .onnx written by `fastscnn-edge export`.") from None
+    problem: Optional[str] = None
     try:
         meta: Optional[Dict[str, Any]] = read_onnx_meta(path).to_json()
-    except UserError:
-        meta = None  # a foreign ONNX: still worth describing
+    except UserError as exc:
+        meta = None  # a foreign ONNX, or metadata the other commands refuse: still worth describing
+        if any(p.key.startswith(PREFIX) for p in model.metadata_props):
+            problem = exc.cause
     g = model.graph
     init_names = {i.name for i in g.initializer}
     elem = onnx.TensorProto.DataType.Name
@@ -82,6 +85,7 @@ def onnx_info(path: Path) -> Dict[str, Any]:
         "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
         "producer": f"{model.producer_name} {model.producer_version}".strip(),
         "metadata": meta,
+        "metadata_problem": problem,  # why the other commands would refuse this file (None: they accept it)
         "inputs": [{"name": i.name, "dtype": elem(i.type.tensor_type.elem_type), "shape": _dims(i)}
                    for i in g.input if i.name not in init_names],
         "outputs": [{"name": o.name, "dtype": elem(o.type.tensor_type.elem_type), "shape": _dims(o)}
@@ -137,7 +141,8 @@ def _print_onnx(info: Dict[str, Any]) -> None:
     console.print("ops: " + ", ".join(f"{k} {v}" for k, v in info["op_counts"].items()))
     meta = info["metadata"]
     if meta is None:
-        console.print("metadata: none (not written by fastscnn-edge)")
+        problem = info.get("metadata_problem")
+        console.print(f"metadata: refused: {problem}" if problem else "metadata: none (not written by fastscnn-edge)")
     else:
         keep = ("arch", "head", "input_format", "resolution", "num_classes", "precision", "labels_dtype",
                 "weights_source", "weights_sha256", "toolkit_version")

@@ -110,6 +110,11 @@ class EngineRunner(Runner):
         tin, tout = inputs[0], outputs[0]
         in_dtype, out_dtype = numpy_dtype(tin.dtype), numpy_dtype(tout.dtype)
         meta = _meta_for(sidecar, tin.shape, in_dtype.name)
+        if sidecar is not None:  # the engine itself must be what its sidecar describes
+            from fastscnn_edge.conformance import check_io, engine_sig
+
+            check_io([engine_sig(tin.name, in_dtype.name, tin.shape)], [engine_sig(tout.name, out_dtype.name, tout.shape)],
+                     meta, source=str(path), fix="rebuild it with `fastscnn-edge build-engine` (the sidecar belongs to another engine).")
         self._resources: List[Any] = []
         self.stream = Stream()
         self._resources.append(self.stream)

@@ -16,8 +16,42 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.schema import Field, check_version_number, show, validate
 
 SCHEMA = 1
+FIX = "rebuild the engine with `fastscnn-edge build-engine` (it writes the sidecar); do not edit it by hand."
+DTYPES = ("float32", "float16", "uint8", "int8", "int32", "int64", "bool")
+
+
+def _schema() -> Dict[str, Field]:
+    """The sidecar as stored. ``runtime`` and ``compute_capabilities`` are optional (TensorRT-RTX builds)."""
+    from fastscnn_edge.metadata import PRECISIONS, meta_schema
+
+    cc = Field(list, length=2, items=Field(int, lo=0, hi=99), expect="[major, minor], two integers 0..99")
+    tensor = Field(dict, fields={
+        "name": Field(str, check=lambda v: None if v else "a non-empty string"),
+        "mode": Field(str, choices=("input", "output")),
+        "shape": Field(list, length=(1, 8), items=Field(int, lo=-1, hi=1 << 20), expect="a list of 1..8 integers >= -1"),
+        "dtype": Field(str, choices=DTYPES),
+    })
+    return {
+        "schema": Field(int, default=SCHEMA, lo=1, hi=SCHEMA),
+        "tensorrt_version": Field(str, check=lambda v: None if v.strip() else "a TensorRT version such as '10.3.0'"),
+        "gpu_name": Field(str),
+        # the build GPU's; null for a TensorRT-RTX build made without a GPU
+        "compute_capability": Field(list, length=2, items=Field(int, lo=0, hi=99), nullable=True,
+                                    expect="[major, minor], two integers 0..99, or null"),
+        "precision": Field(str, choices=PRECISIONS),
+        "io": Field(list, length=(2, 16), items=tensor, expect="a list of the engine's tensors (name, mode, shape, dtype)"),
+        "source_onnx": Field(str, default=""),
+        "source_sha256": Field(str, default=""),
+        "build_options": Field(dict, default=dict),
+        "build_seconds": Field(float, default=0.0, lo=0.0),
+        "toolkit_version": Field(str, default=""),
+        "meta": Field(dict, fields=meta_schema()),  # ModelMeta.to_json(); its cross-field checks in model_meta()
+        "runtime": Field(str, default=None, nullable=True, choices=("tensorrt", "tensorrt_rtx")),
+        "compute_capabilities": Field(list, default=None, nullable=True, items=cc),
+    }
 
 
 @dataclass
@@ -60,36 +94,27 @@ class Sidecar:
         return ("TensorRT-RTX " if self.runtime == "tensorrt_rtx" else "TensorRT ") + self.tensorrt_version
 
     @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "Sidecar":
-        try:
-            io = [TensorInfo(t["name"], t["mode"], list(t["shape"]), t["dtype"]) for t in data["io"]]
-            cc = data["compute_capability"]
-            runtime = str(data.get("runtime", "tensorrt"))
-            if runtime not in ("tensorrt", "tensorrt_rtx"):
-                raise ValueError(f"runtime {runtime!r} is neither tensorrt nor tensorrt_rtx")
-            return cls(
-                tensorrt_version=str(data["tensorrt_version"]), gpu_name=str(data["gpu_name"]),
-                compute_capability=(int(cc[0]), int(cc[1])) if cc is not None else None,
-                precision=str(data["precision"]), io=io,
-                source_onnx=str(data.get("source_onnx", "")), source_sha256=str(data.get("source_sha256", "")),
-                build_options=dict(data.get("build_options", {})), build_seconds=float(data.get("build_seconds", 0.0)),
-                toolkit_version=str(data.get("toolkit_version", "")), meta=dict(data.get("meta", {})),
-                schema=int(data.get("schema", SCHEMA)), runtime=runtime,
-                compute_capabilities=[(int(c[0]), int(c[1])) for c in data.get("compute_capabilities", [])],
-            )
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise UserError(f"the engine sidecar is incomplete or malformed ({type(exc).__name__}: {exc}).",
-                            fix="rebuild the engine with `fastscnn-edge build-engine`.") from None
+    def from_json(cls, data: Dict[str, Any], source: str = "the engine sidecar") -> "Sidecar":
+        """A Sidecar from its JSON, every field checked (UserError naming ``source``, the field and
+        what was expected; a newer schema is refused)."""
+        if isinstance(data, dict) and "schema" in data:
+            check_version_number(data["schema"], current=SCHEMA, source=source, name="schema", fix=FIX)
+        d = validate(data, _schema(), source=source, fix=FIX, what="sidecar")
+        io = [TensorInfo(t["name"], t["mode"], list(t["shape"]), t["dtype"]) for t in d["io"]]
+        cc = d["compute_capability"]
+        return cls(
+            tensorrt_version=d["tensorrt_version"], gpu_name=d["gpu_name"],
+            compute_capability=(cc[0], cc[1]) if cc is not None else None,
+            precision=d["precision"], io=io, source_onnx=d["source_onnx"], source_sha256=d["source_sha256"],
+            build_options=dict(d["build_options"]), build_seconds=d["build_seconds"],
+            toolkit_version=d["toolkit_version"], meta=dict(d["meta"]), schema=d["schema"],
+            runtime=d["runtime"] or "tensorrt",
+            compute_capabilities=[(int(c[0]), int(c[1])) for c in (d["compute_capabilities"] or [])],
+        )
 
-    def model_meta(self) -> ModelMeta:
-        """The model metadata recorded at build time (preprocessing, head, classes)."""
-        meta = ModelMeta()
-        for key, value in self.meta.items():
-            if hasattr(meta, key):
-                if key in ("resolution", "mean", "std") and value is not None:
-                    value = tuple(value)
-                setattr(meta, key, value)
-        return meta
+    def model_meta(self, source: str = "the engine sidecar") -> ModelMeta:
+        """The model metadata recorded at build time (preprocessing, head, classes), checked."""
+        return ModelMeta.from_json(self.meta, source, fix=FIX, what="sidecar meta")
 
     def inputs(self) -> List[TensorInfo]:
         return [t for t in self.io if t.mode == "input"]
@@ -118,12 +143,24 @@ def read_sidecar(engine: str | Path) -> Optional[Sidecar]:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"cannot read the engine sidecar {path} ({type(exc).__name__}).",
                         fix="rebuild the engine with `fastscnn-edge build-engine`, or delete the broken sidecar.") from None
     if not isinstance(data, dict):
-        raise UserError(f"the engine sidecar {path} is not a JSON object.", fix="rebuild the engine.")
-    return Sidecar.from_json(data)
+        raise UserError(f"the engine sidecar {path} holds {show(data)}, not a JSON object.", fix=FIX)
+    sidecar = Sidecar.from_json(data, str(path))
+    check_sidecar_io(sidecar, str(path))
+    return sidecar
+
+
+def check_sidecar_io(sidecar: Sidecar, source: str) -> ModelMeta:
+    """The sidecar's model metadata, checked against the I/O it recorded from the built engine."""
+    from fastscnn_edge.conformance import check_io, engine_sig
+
+    meta = sidecar.model_meta(source)
+    check_io([engine_sig(t.name, t.dtype, t.shape) for t in sidecar.inputs()],
+             [engine_sig(t.name, t.dtype, t.shape) for t in sidecar.outputs()], meta, source=source, fix=FIX)
+    return meta
 
 
 def _release(version: str) -> Tuple[int, ...]:
