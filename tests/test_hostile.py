@@ -421,15 +421,20 @@ def test_bench_refuses_a_bad_engine_sidecar(lab, work, capfd, edit, needle):  # 
 
 
 def test_sidecar_accepts_the_optional_rtx_fields(lab, work, capfd):  # noqa: ANN001
-    from fastscnn_edge.backends import tensorrt_available
     from fastscnn_edge.trt.sidecar import read_sidecar
 
     data = {**lab.sidecar, "runtime": "tensorrt_rtx", "compute_capabilities": [[8, 6], [8, 9], [12, 0]]}
     engine = _engine_with_sidecar(work, data)
     side = read_sidecar(engine)
     assert side is not None and side.model_meta().resolution == RES
-    if not tensorrt_available():  # the sidecar passes; what stops bench is TensorRT's absence
-        refused(capfd, work, "bench", engine, *FAST, needle="TensorRT is not installed", code=3)
+    assert side.runtime == "tensorrt_rtx" and side.compute_capabilities == [(8, 6), (8, 9), (12, 0)]
+    from fastscnn_edge.machine import gpu_present, tensorrt_rtx_available
+
+    # the sidecar passes; what stops bench is the runtime's absence, or the GPU's
+    if not tensorrt_rtx_available():
+        refused(capfd, work, "bench", engine, *FAST, needle="TensorRT-RTX is not installed", code=3)
+    elif not gpu_present():
+        refused(capfd, work, "bench", engine, *FAST, needle="needs an Ampere-or-later RTX GPU", code=3)
 
 
 # ---------------------------------------------------------------------------------------------
