@@ -53,7 +53,8 @@ def _engine(folder: Path, *, dynamic: bool, extra: dict | None = None) -> Path:
     engine = folder / ("m_dyn.fp16.engine" if dynamic else "m.fp16.engine")
     engine.write_bytes(b"not a real plan: the repository writer copies it and reads the sidecar")
     b = -1 if dynamic else 1
-    meta = ModelMeta(head="cls", input_format="bgr8", resolution=None if dynamic else RES, precision="fp16")
+    meta = ModelMeta(head="cls", input_format="bgr8", resolution=None if dynamic else RES, precision="fp16",
+                     labels_dtype="int32")
     sc = Sidecar(tensorrt_version="10.3.0.30", gpu_name="Orin", compute_capability=(8, 7), precision="fp16",
                  io=[TensorInfo("frames", "input", [b, -1 if dynamic else 64, -1 if dynamic else 128, 3], "uint8"),
                      TensorInfo("labels", "output", [b, -1 if dynamic else 64, -1 if dynamic else 128], "int32")],

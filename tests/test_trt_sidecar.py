@@ -65,8 +65,10 @@ def test_other_gpu_architecture_refuses_and_same_arch_other_model_warns():
 def _rtx_sidecar(ccs):
     from fastscnn_edge.trt.sidecar import Sidecar, TensorInfo
 
-    return Sidecar("1.7.1.116", "", None, "fp16", [TensorInfo("input", "input", [1, 3, 64, 128], "float32")],
-                   "m.onnx", "0" * 64, runtime="tensorrt_rtx", compute_capabilities=list(ccs))
+    meta = ModelMeta(head="cls", input_format="float", resolution=(64, 128), precision="fp16")
+    return Sidecar("1.7.1.116", "", None, "fp16", [TensorInfo("input", "input", [1, 3, 64, 128], "float32"),
+                                                   TensorInfo("labels", "output", [1, 64, 128], "uint8")],
+                   "m.onnx", "0" * 64, runtime="tensorrt_rtx", compute_capabilities=list(ccs), meta=meta.to_json())
 
 
 def test_rtx_sidecar_round_trip_and_compatibility(tmp_path):
@@ -76,7 +78,9 @@ def test_rtx_sidecar_round_trip_and_compatibility(tmp_path):
     side = _rtx_sidecar([(8, 6), (8, 9)])
     write_sidecar(tmp_path / "m.engine", side)
     back = read_sidecar(tmp_path / "m.engine")
-    assert back == side and back.compute_capability is None and back.runtime_label == "TensorRT-RTX 1.7.1.116"
+    assert back.io == side.io and back.runtime == "tensorrt_rtx" and back.compute_capabilities == [(8, 6), (8, 9)]
+    assert back.compute_capability is None and back.runtime_label == "TensorRT-RTX 1.7.1.116"
+    assert back.model_meta().resolution == (64, 128)
     assert check_compatible(back, "1.7.1.116", "NVIDIA GeForce RTX 4090", (8, 9), "rtx") == []
     with pytest.raises(UserError, match="built for compute capabilities 8.6, 8.9"):
         check_compatible(back, "1.7.1.116", "NVIDIA GeForce RTX 5090", (12, 0), "rtx")
