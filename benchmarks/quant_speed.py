@@ -76,10 +76,10 @@ def time_model(path: Path, x, threads: int, warmup: int, iters: int) -> dict:  #
 
 
 def main() -> None:
-    from fastscnn_edge import __version__
+    from fastscnn_edge.version import __version__
     from fastscnn_edge.export import ExportSpec, export_onnx
     from fastscnn_edge.metadata import read_onnx_meta
-    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.resolution import parse_resolution
     from fastscnn_edge.quantize import synthetic_frames, to_int8
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

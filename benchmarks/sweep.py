@@ -66,11 +66,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from fastscnn_edge import PAPER_RESOLUTIONS, bench, envinfo
-    from fastscnn_edge.backends import (default_threads, have_module, ort_gpu_providers, tensorrt_available,
+    from fastscnn_edge import bench, envinfo, timing
+    from fastscnn_edge.resolution import PAPER_RESOLUTIONS
+    from fastscnn_edge.machine import (default_threads, have_module, ort_gpu_providers, tensorrt_available,
                                         torch_cuda_available)
     from fastscnn_edge.fileio import atomic_write_text
-    from fastscnn_edge.paths import default_engine, parse_resolution, parse_resolutions
+    from fastscnn_edge.paths import default_engine
+    from fastscnn_edge.resolution import parse_resolution, parse_resolutions
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--warmup", type=int, default=100)
@@ -124,38 +126,38 @@ def main(argv: Optional[List[str]] = None) -> int:
                         for prec in ("fp32", "fp16", "int8"):
                             p = onnx(head, res, prec)
                             if p is not None:
-                                runs.append(("cpu", bench.Target(p, "onnxruntime", "cpu", head, res, prec, args.arch,
+                                runs.append(("cpu", bench.BenchCase(p, "onnxruntime", "cpu", head, res, prec, args.arch,
                                                                  _origin(p, work)), opt(threads=th)))
                         if have_torch:
-                            runs.append(("cpu", bench.Target(None, "torch", "cpu", head, res, "fp32", args.arch,
+                            runs.append(("cpu", bench.BenchCase(None, "torch", "cpu", head, res, "fp32", args.arch,
                                                              "eager NCHW"), opt(threads=th)))
                             if res == tres:
-                                runs.append(("cpu", bench.Target(None, "torch", "cpu", head, res, "fp32", args.arch,
+                                runs.append(("cpu", bench.BenchCase(None, "torch", "cpu", head, res, "fp32", args.arch,
                                                                  "eager channels_last"), opt(threads=th, channels_last=True)))
                 # the target's breakdown: network only (logits at 1/8) vs the head
                 for head in ("cls", "logits"):
                     p = onnx(head, tres)
-                    runs.append(("target", bench.Target(p, "onnxruntime", "cpu", head, tres, "fp32", args.arch,
+                    runs.append(("target", bench.BenchCase(p, "onnxruntime", "cpu", head, tres, "fp32", args.arch,
                                                         "target: " + _origin(p, work)), opt(threads=th)))
                     if have_torch:
-                        runs.append(("target", bench.Target(None, "torch", "cpu", head, tres, "fp32", args.arch,
+                        runs.append(("target", bench.BenchCase(None, "torch", "cpu", head, tres, "fp32", args.arch,
                                                             "target"), opt(threads=th)))
         for res in ress:
             for head in heads:
                 if torch_cuda:
                     for kw in ({}, {"half": True}, {"half": True, "cuda_graph": True}):
-                        runs.append(("gpu", bench.Target(None, "torch", "cuda", head, res, "fp16" if kw else "fp32",
+                        runs.append(("gpu", bench.BenchCase(None, "torch", "cuda", head, res, "fp16" if kw else "fp32",
                                                          args.arch, "torch cuda"), opt(**kw)))
                 if ort_gpu:
                     p = onnx(head, res)
-                    runs.append(("gpu", bench.Target(p, "onnxruntime", "cuda", head, res, "fp32", args.arch,
+                    runs.append(("gpu", bench.BenchCase(p, "onnxruntime", "cuda", head, res, "fp32", args.arch,
                                                      ort_gpu[0]), opt()))
                 if have_trt:
                     for prec in ("fp32", "fp16", "int8"):
                         e = default_engine(args.arch, head, res, prec)
                         if e.exists():
                             for cg in (False, True):
-                                runs.append(("gpu", bench.Target(e, "tensorrt", "cuda", head, res, prec, args.arch,
+                                runs.append(("gpu", bench.BenchCase(e, "tensorrt", "cuda", head, res, prec, args.arch,
                                                                  e.name), opt(cuda_graph=cg)))
 
         results = []
@@ -166,10 +168,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 desc = f"{target.backend} {target.device} {target.head} {target.res[0]}x{target.res[1]} t={o.threads}"
                 task = progress.add_task(desc, total=o.warmup + o.iters)
 
-                def advance(done: int, total: int, task=task) -> None:  # noqa: ANN001
+                def advance(_what: str, done: int, total: Optional[int], task=task) -> None:  # noqa: ANN001
                     progress.update(task, completed=done)
                 try:
-                    r = bench.run_target(target, o, progress=advance)
+                    r = timing.run_case(target, o, progress=advance)
                 except Exception as exc:  # noqa: BLE001 - one failing configuration must not end the sweep
                     log(f"[red]failed[/red] {desc}: {exc}")
                     progress.remove_task(task)
@@ -213,7 +215,7 @@ def _graph_opt_levels(path: Optional[Path], tres: Tuple[int, int], threads: List
     """onnxruntime's cls model at each graph-optimization level (median ms), target resolution."""
     import onnxruntime as ort
 
-    from fastscnn_edge import bench
+    from fastscnn_edge import bench, timing
     from fastscnn_edge.backends import load_runner
 
     if path is None:
@@ -234,8 +236,8 @@ def _graph_opt_levels(path: Optional[Path], tres: Tuple[int, int], threads: List
             so.intra_op_num_threads, so.inter_op_num_threads = th, 1
             so.log_severity_level = 3
             runner.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
-            t = bench.Target(path, "onnxruntime", "cpu", "cls", tres, "fp32")
-            r = bench.run_target(t, bench.BenchOptions(warmup=opts.warmup, iters=opts.iters, threads=th), runner=runner)
+            t = bench.BenchCase(path, "onnxruntime", "cpu", "cls", tres, "fp32")
+            r = timing.run_case(t, bench.BenchOptions(warmup=opts.warmup, iters=opts.iters, threads=th), runner=runner)
             row[name] = min(row.get(name, float("inf")), round(r.latency.median, 3))
         del runner
         out[str(th)] = row
@@ -336,7 +338,7 @@ def _target_summary(results, threads: List[int], tres: Tuple[int, int]) -> Dict[
     for th in threads:
         def pick(backend: str, head: str):  # noqa: ANN202
             for g, o, r in results:
-                t = r.target
+                t = r.case
                 if (g == "target" and o.threads == th and t.backend == backend and t.head == head
                         and tuple(t.res) == tres):
                     return r
@@ -419,7 +421,7 @@ def _markdown(doc, results) -> str:  # noqa: ANN001
     for g, o, r in results:
         lat = r.latency
         lab = r.label
-        lines.append(f"| {g} | {lab} | {r.target.head} | {r.target.res[0]}x{r.target.res[1]} | {r.threads or '-'} | "
+        lines.append(f"| {g} | {lab} | {r.case.head} | {r.case.res[0]}x{r.case.res[1]} | {r.threads or '-'} | "
                      f"{r.fps:.1f} | {lat.mean:.2f} | {lat.median:.2f} | {lat.p90:.2f} | {lat.p99:.2f} | "
                      f"{100 * lat.cv:.1f} | {ms(r.gpu_compute)} | {ms(r.h2d)} | {ms(r.d2h)} | "
                      f"{'yes' if r.warnings else ''} |")

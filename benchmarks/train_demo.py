@@ -69,7 +69,7 @@ def parse_args() -> argparse.Namespace:
 def train_demo(args: argparse.Namespace, data: Path) -> Dict[str, object]:
     import torch
 
-    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.resolution import parse_resolution
     from fastscnn_edge.train import TrainConfig, train
 
     torch.set_num_threads(args.threads)
@@ -88,7 +88,7 @@ def train_demo(args: argparse.Namespace, data: Path) -> Dict[str, object]:
 
 def make_artifacts(args: argparse.Namespace, data: Path) -> Dict[str, Path]:
     from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.resolution import parse_resolution
     from fastscnn_edge.quantize import to_fp16, to_int8
 
     onnx_dir = args.work / "onnx"
@@ -186,7 +186,7 @@ def write_report(out: Path, env: Dict[str, object], data_info: Dict[str, object]
 
 def main() -> None:
     args = parse_args()
-    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.resolution import parse_resolution
     from fastscnn_edge.synth import generate
 
     t0 = time.perf_counter()

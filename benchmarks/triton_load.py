@@ -120,7 +120,7 @@ def main(argv: List[str] | None = None) -> int:
 
     from fastscnn_edge import __version__, envinfo
     from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.resolution import parse_resolution
     from fastscnn_edge.serving import find_triton, start_server
     from fastscnn_edge.triton import DEFAULT_QUEUE_DELAY_US, write_repository
 

@@ -4,7 +4,7 @@ Importing this package is cheap: torch, onnxruntime, TensorRT and CUDA are impor
 the submodules that need them, so the runtime path works on a Jetson without torch.
 """
 
-__version__ = "0.1.0"
+from fastscnn_edge.resolution import PAPER_RESOLUTIONS, Resolution
+from fastscnn_edge.version import __version__
 
-PAPER_RESOLUTIONS = ((1024, 2048), (512, 1024), (256, 512))
-"""The three input resolutions (H, W) of the paper's Tables 5 and 7."""
+__all__ = ["PAPER_RESOLUTIONS", "Resolution", "__version__"]

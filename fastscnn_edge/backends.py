@@ -1,121 +1,29 @@
-"""One way to run any artifact: native checkpoint (torch), ONNX (onnxruntime), engine (TensorRT).
+"""Run any artifact: ONNX on onnxruntime, a native checkpoint (or the reference model) on torch, an
+engine on TensorRT (through ``fastscnn_edge.trt.runner``, where all TensorRT code lives).
 
-``load_runner(path)`` returns a :class:`Runner`; ``bench``, ``eval``, ``compare`` and
-``predict`` all go through it. A runner takes a batch in the artifact's own input format (see
-:func:`fastscnn_edge.preprocess.to_network_input`) and returns the host output: labels
-(N, H, W) for ``cls``, probabilities (N, C, H, W) for ``prob``, low-resolution logits
-(N, C, H/8, W/8) for ``logits``. ``runner.labels(out, size)`` turns any of them into a label map.
+``load_runner(artifact)`` returns a :class:`~fastscnn_edge.runner.Runner`; ``bench``, ``eval``,
+``compare`` and ``predict`` all go through it. It takes an :class:`~fastscnn_edge.artifact.Artifact`
+(or a path, read once) so that the file is not parsed again.
 
-torch-free unless the torch backend is used; TensorRT code lives in ``fastscnn_edge.trt``.
+torch-free unless the torch backend is used.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from fastscnn_edge.artifact import BACKENDS, Artifact, open_artifact
 from fastscnn_edge.errors import MissingDependency, UserError
-from fastscnn_edge.machine import (  # noqa: F401 - re-exported: callers ask the runner layer
-    auto_device, default_threads, have_module, ort_gpu_providers, tensorrt_available, torch_cuda_available)
+from fastscnn_edge.machine import ort_gpu_providers
 from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.resolution import Resolution
+from fastscnn_edge.runner import IOSpec, Runner
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
-
-
-@dataclass
-class IOSpec:
-    input_name: str
-    input_shape: Tuple[int, ...]
-    input_dtype: str  # numpy dtype name
-    output_name: str
-    output_shape: Tuple[int, ...]
-    output_dtype: str
-
-
-@dataclass
-class Runner:
-    """Base class: subclasses implement ``__call__`` (and ``close`` where they hold resources)."""
-
-    backend: str
-    device: str
-    meta: ModelMeta
-    io: IOSpec
-    description: str = ""
-    details: Dict[str, object] = field(default_factory=dict)
-
-    @property
-    def resolution(self) -> Tuple[int, int]:
-        if self.meta.resolution is None:
-            raise UserError("this artifact has dynamic input size; a resolution must be given.",
-                            fix="pass --res HxW.")
-        return tuple(self.meta.resolution)  # type: ignore[return-value]
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def random_input(self, rng: np.random.Generator, batch: int = 1) -> np.ndarray:
-        """A random input of the right shape and dtype (uint8 frames or normalized floats)."""
-        h, w = self.resolution
-        if self.meta.input_format in ("rgb8", "bgr8"):
-            return rng.integers(0, 256, size=(batch, h, w, 3), dtype=np.uint8)
-        return rng.standard_normal((batch, 3, h, w), dtype=np.float32)
-
-    def preprocess(self, bgr: np.ndarray) -> np.ndarray:
-        from fastscnn_edge.preprocess import to_network_input
-
-        return to_network_input(bgr, self.meta, self.resolution)
-
-    def labels(self, out: np.ndarray) -> np.ndarray:
-        """Output of ``__call__`` -> (N, H, W) int64 train-ID labels at the artifact's resolution."""
-        if self.meta.head == "cls":
-            return out.astype(np.int64)
-        if self.meta.head == "logits":
-            out = _upsample_logits(out, self.resolution, self.meta.extra.get("align_corners") == "true")
-        return np.argmax(out, axis=1).astype(np.int64)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> "Runner":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _upsample_logits(x: np.ndarray, res: Tuple[int, int], align_corners: bool) -> np.ndarray:
-    """Bilinear upsampling of (N, C, h, w) logits to ``res``, as the network's own final upsample does
-    (``align_corners`` as in PyTorch). torch-free, so the logits head reads the same on a Jetson."""
-    import cv2
-
-    if align_corners:
-        ry, rx = _align_corners_matrix(res[0], x.shape[2]), _align_corners_matrix(res[1], x.shape[3])
-        return np.einsum("Hh,nchw,Ww->ncHW", ry, x.astype(np.float32), rx, optimize=True).astype(np.float32)
-    n, c = x.shape[:2]
-    out = np.empty((n, c, *res), np.float32)
-    for i in range(n):
-        for j in range(c):
-            out[i, j] = cv2.resize(x[i, j].astype(np.float32), (res[1], res[0]), interpolation=cv2.INTER_LINEAR)
-    return out
-
-
-def _align_corners_matrix(out_size: int, in_size: int) -> np.ndarray:
-    """(out, in) weights of 1-D linear interpolation with corners aligned (source = i * (in-1)/(out-1))."""
-    m = np.zeros((out_size, in_size), np.float32)
-    if in_size == 1 or out_size == 1:
-        m[:, 0] = 1.0
-        return m
-    pos = np.arange(out_size, dtype=np.float64) * (in_size - 1) / (out_size - 1)
-    lo = np.clip(np.floor(pos).astype(np.int64), 0, in_size - 2)
-    frac = (pos - lo).astype(np.float32)
-    rows = np.arange(out_size)
-    m[rows, lo] = 1.0 - frac
-    m[rows, lo + 1] += frac
-    return m
+__all__ = ["BACKENDS", "OrtRunner", "TorchRunner", "load_runner", "ort_providers"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,10 +47,13 @@ def ort_providers(device: str) -> List[str]:
 
 
 class OrtRunner(Runner):
-    def __init__(self, path: Path, meta: ModelMeta, *, device: str = "cpu", threads: Optional[int] = None,
+    """An ONNX artifact on onnxruntime; the session is made from the bytes the Artifact already read."""
+
+    def __init__(self, artifact: Artifact, meta: ModelMeta, *, device: str = "cpu", threads: Optional[int] = None,
                  providers: Optional[List[str]] = None) -> None:
         import onnxruntime as ort
 
+        path = artifact.path
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -151,7 +62,7 @@ class OrtRunner(Runner):
         so.log_severity_level = 3
         provs = providers or ort_providers(device)
         try:
-            sess = ort.InferenceSession(str(path), so, providers=provs)
+            sess = ort.InferenceSession(artifact.data if artifact.data is not None else str(path), so, providers=provs)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph types
             raise UserError(f"onnxruntime cannot load {path}: {str(exc).splitlines()[0][:200]}",
                             fix="re-export the model with `fastscnn-edge export`.") from None
@@ -241,33 +152,21 @@ class TorchRunner(Runner):
 # ---------------------------------------------------------------------------------------------
 
 
-def artifact_kind(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix in ENGINE_SUFFIXES:
-        return "engine"
-    if suffix in (".pt", ".pth", ".ckpt"):
-        return "checkpoint"
-    raise UserError(f"cannot tell what {path} is from its extension {suffix or '(none)'}.",
-                    fix="pass a .onnx file, a TensorRT .engine/.plan, or a native .pt checkpoint.")
-
-
 def load_runner(
-    artifact: str | Path | None = None,
+    artifact: Union[str, Path, Artifact, None] = None,
     *,
     backend: str = "auto",
     device: str = "cpu",
     threads: Optional[int] = None,
     head: str = "cls",
-    res: Optional[Tuple[int, int]] = None,
+    res: Optional[Sequence[int]] = None,
     arch: Optional[str] = None,
     torch_options: Optional[Dict[str, object]] = None,
 ) -> Runner:
-    """Open ``artifact`` on the backend that fits it (see module doc).
+    """Open ``artifact`` (an Artifact, or a path read once) on the backend that runs it.
 
     ``artifact=None`` with ``backend='torch'`` runs the reference model with random weights.
-    ``res`` is required for checkpoints and dynamic ONNX; for static artifacts it must match.
+    ``res``: required for checkpoints (default 1024x2048) and dynamic ONNX; static artifacts must match.
     """
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}.", fix=f"use one of: {', '.join(BACKENDS)}.")
@@ -275,63 +174,39 @@ def load_runner(
         if backend != "torch":
             raise UserError("no artifact given.", fix="pass an .onnx/.engine/.pt file, or --backend torch for the reference model.")
         return _torch_runner(None, arch, head, res, device, threads, torch_options or {})
-    path = Path(artifact)
-    if not path.exists():
-        raise UserError(f"{path} does not exist.", fix="run `fastscnn-edge export` (and `build-engine`) first, or check the path.")
-    kind = artifact_kind(path)
-    if kind == "checkpoint":
-        if backend not in ("auto", "torch"):
-            raise UserError(f"{path} is a PyTorch checkpoint; backend {backend} cannot run it.",
-                            fix="export it first (`fastscnn-edge export --weights ...`) or use --backend torch.")
-        return _torch_runner(path, arch, head, res, device, threads, torch_options or {})
-    if kind == "engine":
-        if backend not in ("auto", "tensorrt"):
-            raise UserError(f"{path} is a TensorRT engine; only the tensorrt backend runs it.", fix="use --backend tensorrt.")
-        from fastscnn_edge.trt import open_engine_runner  # all TensorRT code lives there
+    a = open_artifact(artifact)
+    a.check_backend(backend)
+    if a.kind == "checkpoint":
+        return _torch_runner(a, arch, head, res, device, threads, torch_options or {})
+    if a.kind == "engine":
+        from fastscnn_edge.trt.runner import open_engine_runner  # all TensorRT code lives there
 
-        return open_engine_runner(path, res=res)
-    # ONNX
-    from fastscnn_edge.metadata import read_onnx_meta
-
-    meta = read_onnx_meta(path)
-    if res is not None and meta.resolution is not None and tuple(meta.resolution) != tuple(res):
-        raise UserError(f"{path.name} was exported for {meta.resolution[0]}x{meta.resolution[1]}, not {res[0]}x{res[1]}.",
-                        fix=f"export that resolution: fastscnn-edge export --res {res[0]}x{res[1]}")
-    if meta.resolution is None:
-        if res is None:
-            raise UserError(f"{path.name} has dynamic input size.", fix="pass --res HxW.")
-        meta.resolution = tuple(res)  # type: ignore[assignment]
-    if backend == "torch":
-        raise UserError(f"{path} is an ONNX file; the torch backend runs checkpoints.", fix="use --backend onnxruntime or auto.")
-    if backend == "tensorrt":
-        raise UserError(f"{path} is an ONNX file; TensorRT runs engines.", fix=f"build one first: fastscnn-edge build-engine {path}")
-    return OrtRunner(path, meta, device=device, threads=threads)
+        return open_engine_runner(a, res=res)
+    meta = copy.deepcopy(a.meta)
+    meta.resolution = a.resolution_for(res)
+    return OrtRunner(a, meta, device=device, threads=threads)
 
 
-def _torch_runner(path: Optional[Path], arch: Optional[str], head: str, res: Optional[Tuple[int, int]],
+def _torch_runner(a: Optional[Artifact], arch: Optional[str], head: str, res: Optional[Sequence[int]],
                   device: str, threads: Optional[int], opts: Dict[str, object]) -> TorchRunner:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise MissingDependency("torch is not installed; the torch backend needs it.",
-                                fix="pip install torch, or run an exported .onnx/.engine instead.") from None
-    from fastscnn_edge import __version__
+    from fastscnn_edge.machine import require_torch
+
+    require_torch("the torch backend")
     from fastscnn_edge.checkpoint import resolve_model
+    from fastscnn_edge.metadata import RANDOM_WEIGHTS
+    from fastscnn_edge.version import __version__
 
-    model, ckpt = resolve_model(path, arch)
-    meta = ModelMeta(arch=model.cfg.name, head=head, input_format="float",
-                     resolution=tuple(res) if res else (1024, 2048), num_classes=model.num_classes,
-                     toolkit_version=__version__)
-    if ckpt is not None:
-        meta.class_names = list(ckpt.class_names)
-        meta.mean, meta.std = tuple(ckpt.mean), tuple(ckpt.std)  # type: ignore[assignment]
-        meta.channel_order = ckpt.channel_order
-        meta.weights_sha256 = ckpt.state_sha256
-        meta.weights_source = ckpt.source
+    if a is not None and arch is not None and arch != a.meta.arch:
+        raise UserError(f"{a.path} holds a {a.meta.arch!r} model, but --arch {arch} was given.",
+                        fix=f"drop --arch or pass --arch {a.meta.arch}.")
+    if a is not None:
+        model, meta = a.checkpoint.build_model(), copy.deepcopy(a.meta)
+        meta.head = head
     else:
-        from fastscnn_edge.metadata import RANDOM_WEIGHTS
-
-        meta.weights_sha256 = RANDOM_WEIGHTS
+        model, _ = resolve_model(None, arch)
+        meta = ModelMeta(arch=model.cfg.name, head=head, num_classes=model.num_classes, weights_sha256=RANDOM_WEIGHTS)
+    meta.input_format, meta.toolkit_version = "float", __version__
+    meta.resolution = Resolution.of(res) if res else Resolution(1024, 2048)
     meta.extra["align_corners"] = "true" if model.cfg.align_corners else "false"
     return TorchRunner(model, meta, device=device, threads=threads,
                        channels_last=bool(opts.get("channels_last")), half=bool(opts.get("half")))

@@ -17,7 +17,7 @@ from typing import Dict, Iterator, List, Optional
 
 import typer
 
-from fastscnn_edge import __version__
+from fastscnn_edge.version import __version__
 from fastscnn_edge.errors import Terminated, UserError
 
 # Order is the order shown in --help: the pipeline first, then the tools around it.

@@ -18,7 +18,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, ca
 import numpy as np
 
 from fastscnn_edge import datasets
-from fastscnn_edge.backends import Runner
+from fastscnn_edge.artifact import Artifact, open_artifact
+from fastscnn_edge.runner import Runner
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metrics import ConfusionMatrix, disagreement, nan_to_none
 
@@ -32,29 +33,26 @@ def _stderr_warning(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def resolve_device(artifact: Path, device: str) -> str:
+def resolve_device(artifact: Artifact, device: str) -> str:
     """``auto``: the GPU where the artifact's backend can use one here, else the CPU."""
-    from fastscnn_edge.backends import artifact_kind, auto_device
+    from fastscnn_edge.machine import auto_device
 
     if device not in DEVICES:
         raise UserError(f"unknown device {device!r}.", fix=f"use one of: {', '.join(DEVICES)}.")
     if device != "auto":
         return device
-    backend = {"onnx": "onnxruntime", "checkpoint": "torch", "engine": "tensorrt"}[artifact_kind(artifact)]
-    return auto_device(backend)[0]
+    return auto_device(artifact.backend)[0]
 
 
-def open_runner(artifact: str | Path, *, backend: str = "auto", device: str = "auto",
-                res: Optional[Tuple[int, int]] = None, threads: Optional[int] = None) -> Runner:
+def open_runner(artifact: "str | Path | Artifact", *, backend: str = "auto", device: str = "auto",
+                res: Optional[Sequence[int]] = None, threads: Optional[int] = None) -> Runner:
     """``load_runner`` with ``device='auto'`` resolved; checkpoints run at ``res`` (default 1024x2048)."""
     from fastscnn_edge.backends import load_runner
 
-    path = Path(artifact)
-    if not path.exists():
-        raise UserError(f"{path} does not exist.", fix="check the path, or run `fastscnn-edge export` first.")
     if threads is not None and threads < 1:
         raise UserError(f"--threads {threads} is below 1.", fix="pass 1 or more, or leave it out for the runtime's default.")
-    return load_runner(path, backend=backend, device=resolve_device(path, device), threads=threads, res=res)
+    a = open_artifact(artifact)
+    return load_runner(a, backend=backend, device=resolve_device(a, device), threads=threads, res=res)
 
 
 def predict_labels(runner: Runner, bgr: np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
 """PyTorch -> ONNX, exactly: the PPM's adaptive pooling as matrices, heads and camera-frame
 preprocessing in the graph, metadata, simplification, and validation against PyTorch.
 
-``export_onnx(ExportSpec(...))`` writes one model; ``export_defaults()`` writes the three paper
-resolutions where ``build-engine`` and ``bench`` look for them.
+``export_onnx(ExportSpec(...))`` writes one model; ``export_many()`` writes several (default: the
+paper's three resolutions, where ``build-engine`` and ``bench`` look for them).
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastscnn_edge import __version__
 from fastscnn_edge.errors import UserError, ValidationFailed
 from fastscnn_edge.metadata import (HEADS, INPUT_FORMATS, LABEL_DTYPES, RANDOM_WEIGHTS, ModelMeta, check_labels_fit,
                                     meta_from_proto, write_onnx_meta)
+from fastscnn_edge.progress import Progress, report
+from fastscnn_edge.version import __version__
 
 # Acceptance bars (issue #2): against PyTorch on the same input.
 PROB_MAX_ABS_DIFF = 1e-4
@@ -44,7 +45,7 @@ class ExportSpec:
     cls_layout: str = "nhwc"  # cls head: upsample + argmax over NHWC (same labels, ~2x faster on CPU)
 
     def check(self) -> None:
-        from fastscnn_edge.paths import check_export_memory, parse_resolution
+        from fastscnn_edge.resolution import check_export_memory, parse_resolution
 
         if self.head not in HEADS:
             raise UserError(f"unknown head {self.head!r}.", fix=f"use one of: {', '.join(HEADS)}.")
@@ -68,6 +69,7 @@ class ExportResult:
     validation: Dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     op_counts: Dict[str, int] = field(default_factory=dict)
+    res: Tuple[int, int] = (0, 0)  # the size exported (and validated) at; the graph's own where static
 
     @property
     def size(self) -> int:
@@ -189,7 +191,7 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
     """Export one ONNX file per ``spec``; validate it against PyTorch; write it atomically.
 
     ``model``/``checkpoint`` override ``spec.weights``/``spec.arch`` (used by tests and
-    ``export_defaults`` to load weights once). Raises ``ValidationFailed`` below the bars
+    ``export_many`` to load weights once). Raises ``ValidationFailed`` below the bars
     (prob max abs diff <= 1e-4, cls pixel agreement >= 99.99 %) and writes nothing then.
     """
     import onnx
@@ -286,7 +288,7 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
     counts: Dict[str, int] = {}
     for n in proto.graph.node:
         counts[n.op_type] = counts.get(n.op_type, 0) + 1
-    return ExportResult(out_path, meta, validation, time.perf_counter() - t0, counts)
+    return ExportResult(out_path, meta, validation, time.perf_counter() - t0, counts, tuple(spec.res))  # type: ignore[arg-type]
 
 
 def nhwc_cls_head(proto) -> bool:  # noqa: ANN001 - onnx.ModelProto, rewritten in place
@@ -382,15 +384,48 @@ def _simplify(proto):  # noqa: ANN001, ANN202
         return onnxslim.slim(proto)
 
 
-def export_defaults(*, weights: Optional[Path] = None, arch: Optional[str] = None, head: str = "cls",
-                    resolutions: Optional[List[Tuple[int, int]]] = None, **kwargs) -> List[ExportResult]:  # noqa: ANN003
-    """Export ``resolutions`` (default: the paper's three) to their default paths."""
-    from fastscnn_edge import PAPER_RESOLUTIONS
-    from fastscnn_edge.checkpoint import resolve_model
+def export_many(*, weights: Optional[Path] = None, arch: Optional[str] = None, head: str = "cls",
+                resolutions: Sequence[Sequence[int]] = (), output: Optional[Path] = None, validate: bool = True,
+                progress: Optional[Progress] = None, **options: Any) -> List[ExportResult]:
+    """Export ``resolutions`` (default: the paper's three), the weights loaded once.
 
+    ``output``: None writes each where build-engine and bench look (``artifacts/``); a ``.onnx`` path
+    names the one file of a single resolution; any other path is a folder for them all. ``options``
+    are :class:`ExportSpec` fields (``dynamic``, ``input_format``, ``labels``, ``opset``, ``cls_layout``).
+    Every option is checked before the model is loaded.
+    """
+    from fastscnn_edge.checkpoint import resolve_model
+    from fastscnn_edge.paths import stem
+    from fastscnn_edge.resolution import or_paper
+
+    ress = or_paper(resolutions)
+    if output is not None and len(ress) > 1 and Path(output).suffix.lower() == ".onnx":
+        raise UserError(f"-o {output} names one file, but {len(ress)} resolutions were asked for.",
+                        fix="pass a folder with -o, or a single --res.")
+    for r in ress:  # the cheap checks before loading anything
+        ExportSpec(arch=arch, head=head, res=tuple(r), **options).check()  # type: ignore[arg-type]
     model, ckpt = resolve_model(weights, arch)
     results = []
-    for res in resolutions or [tuple(r) for r in PAPER_RESOLUTIONS]:
-        spec = ExportSpec(arch=arch, weights=weights, head=head, res=tuple(res), **kwargs)  # type: ignore[arg-type]
-        results.append(export_onnx(spec, model=model, checkpoint=ckpt))
+    for i, r in enumerate(ress):
+        if output is None:
+            out = None
+        elif Path(output).suffix.lower() == ".onnx":
+            out = Path(output)
+        else:
+            out = Path(output) / f"{stem(model.cfg.name, head, r)}{'_dynamic' if options.get('dynamic') else ''}.onnx"
+        report(progress, f"exporting {r[0]}x{r[1]} and validating against PyTorch", i, len(ress))
+        spec = ExportSpec(arch=arch, weights=weights, head=head, res=tuple(r), output=out, **options)  # type: ignore[arg-type]
+        results.append(export_onnx(spec, model=model, checkpoint=ckpt, validate=validate))
+        report(progress, f"exporting {r[0]}x{r[1]} and validating against PyTorch", i + 1, len(ress))
     return results
+
+
+def describe_validation(result: ExportResult) -> str:
+    """The export's check against PyTorch, as a clause with its bar."""
+    v, head = result.validation, result.meta.head
+    if "pixel_agreement" in v and head == "cls":
+        return f"pixel agreement {100 * v['pixel_agreement']:.4f} % (bar >= {100 * CLS_MIN_AGREEMENT:.2f} %)"
+    if v:
+        return f"max |diff| {v['max_abs_diff']:.2e} (bar <= {PROB_MAX_ABS_DIFF:.0e})" + (
+            f", pixel agreement {100 * v['pixel_agreement']:.4f} %" if "pixel_agreement" in v else "")
+    return "not validated"

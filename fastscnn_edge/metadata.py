@@ -48,7 +48,7 @@ def check_labels_fit(num_classes: int, labels: str) -> None:
 
 
 def _check_resolution(value: List[int]) -> Optional[str]:
-    from fastscnn_edge.paths import resolution_problem
+    from fastscnn_edge.resolution import resolution_problem
 
     return resolution_problem(int(value[0]), int(value[1]))
 
@@ -56,7 +56,7 @@ def _check_resolution(value: List[int]) -> Optional[str]:
 def meta_schema() -> Dict[str, Field]:
     """ModelMeta as stored (JSON values): what each field must be. Required: what decides how to
     feed the model and read its output; the rest has defaults."""
-    from fastscnn_edge.paths import MAX_SIDE
+    from fastscnn_edge.resolution import MAX_SIDE
 
     return {
         "arch": Field(str, choices=ARCHES),

@@ -47,7 +47,7 @@ def print_table(results: Sequence, console=None) -> None:  # noqa: ANN001
         table.add_column(col, justify="left" if col in ("backend", "head") else "right")
     for r in results:
         lat = r.latency
-        table.add_row(r.label, r.target.head, f"{r.target.res[0]}x{r.target.res[1]}", f"{r.fps:.1f}",
+        table.add_row(r.label, r.case.head, f"{r.case.res[0]}x{r.case.res[1]}", f"{r.fps:.1f}",
                       f"{lat.mean:.2f}", f"{lat.median:.2f}", f"{lat.p90:.2f}", f"{lat.p99:.2f}",
                       f"{lat.min:.2f}", f"{lat.max:.2f}", f"{100 * lat.cv:.1f}",
                       *[_ms(getattr(r, attr)) for _, attr in gpu_cols],
@@ -58,13 +58,13 @@ def print_table(results: Sequence, console=None) -> None:  # noqa: ANN001
         console.print(f"[dim]timed: {m}[/dim]")
     for r in results:
         for w in r.warnings:
-            console.print(f"[yellow]warning[/yellow] {r.label} {r.target.res[0]}x{r.target.res[1]}: {w}")
+            console.print(f"[yellow]warning[/yellow] {r.label} {r.case.res[0]}x{r.case.res[1]}: {w}")
 
 
 def to_json(results: Sequence, options, env: Dict[str, object]) -> Dict[str, object]:  # noqa: ANN001
     from dataclasses import asdict
 
-    from fastscnn_edge import __version__
+    from fastscnn_edge.version import __version__
 
     return {
         "tool": "fastscnn-edge bench",
@@ -102,7 +102,7 @@ def markdown(results: Sequence, env: Dict[str, object], options, title: str = "f
     lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         lat = r.latency
-        lines.append(f"| {r.label} | {r.target.head} | {r.target.res[0]}x{r.target.res[1]} | {r.fps:.1f} | "
+        lines.append(f"| {r.label} | {r.case.head} | {r.case.res[0]}x{r.case.res[1]} | {r.fps:.1f} | "
                      f"{lat.mean:.2f} | {lat.median:.2f} | {lat.p90:.2f} | {lat.p99:.2f} | {100 * lat.cv:.1f} | "
                      f"{_ms(r.gpu_compute)} | {_ms(r.h2d)} | {_ms(r.d2h)} | {r.threads if r.threads else '-'} |")
     comp = paper_comparison(results)
@@ -117,7 +117,7 @@ def markdown(results: Sequence, env: Dict[str, object], options, title: str = "f
                   "the same experiment, and random weights do not change the runtime."]
     warn = [(r, w) for r in results for w in r.warnings]
     if warn:
-        lines += ["", "## Warnings", ""] + [f"- {r.label} {r.target.res[0]}x{r.target.res[1]}: {w}" for r, w in warn]
+        lines += ["", "## Warnings", ""] + [f"- {r.label} {r.case.res[0]}x{r.case.res[1]}: {w}" for r, w in warn]
     return "\n".join(lines) + "\n"
 
 
@@ -125,8 +125,8 @@ def paper_comparison(results: Sequence) -> List[Dict[str, Any]]:  # noqa: ANN001
     """Our fps beside Table 5 for every result at one of the paper's resolutions with a cls/prob head."""
     out: List[Dict[str, Any]] = []
     for r in results:
-        res = tuple(r.target.res)
-        head = r.target.head
+        res = tuple(r.case.res)
+        head = r.case.head
         xp = PAPER_FPS["Titan Xp (Pascal)"].get(head, {}).get(res)  # type: ignore[arg-type]
         mx = PAPER_FPS["Titan X (Maxwell)"].get(head, {}).get(res)  # type: ignore[arg-type]
         if xp is None or mx is None:
@@ -153,10 +153,10 @@ def write_plot(path: Path, results: Sequence, title: Optional[str] = None) -> Pa
     ress: List[Tuple[int, int]] = []
     series: Dict[str, Dict[Tuple[int, int], float]] = {}
     for r in results:
-        res = tuple(r.target.res)
+        res = tuple(r.case.res)
         if res not in ress:
             ress.append(res)  # type: ignore[arg-type]
-        series.setdefault(f"{r.label} {r.target.head}", {})[res] = r.fps  # type: ignore[index]
+        series.setdefault(f"{r.label} {r.case.head}", {})[res] = r.fps  # type: ignore[index]
     ress.sort(key=lambda x: -x[0] * x[1])
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(ress) * max(1, len(series)) ** 0.5 + 3), 4.5))
     width = 0.8 / max(1, len(series))
@@ -176,3 +176,20 @@ def write_plot(path: Path, results: Sequence, title: Optional[str] = None) -> Pa
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def write_reports(results: Sequence, options, *, json_out: Optional[Path] = None,  # noqa: ANN001
+                  markdown_out: Optional[Path] = None, plot_out: Optional[Path] = None) -> List[Path]:
+    """Write whichever of the JSON, Markdown and PNG reports are asked for (the environment is
+    collected once for both text reports); return the paths written."""
+    from fastscnn_edge import envinfo
+
+    written: List[Path] = []
+    env = envinfo.collect() if (json_out or markdown_out) else {}
+    if json_out:
+        written.append(write_json(json_out, to_json(results, options, env)))
+    if markdown_out:
+        written.append(write_markdown(markdown_out, markdown(results, env, options)))
+    if plot_out:
+        written.append(write_plot(plot_out, results))
+    return written

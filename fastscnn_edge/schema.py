@@ -229,7 +229,7 @@ def check_format_tag(tag: Any, *, family: str, current: int, source: str, foreig
     checkpoint"); a tag of this family with N > ``current`` says the file was written by a newer
     fastscnn-edge.
     """
-    from fastscnn_edge import __version__
+    from fastscnn_edge.version import __version__
 
     m = re.fullmatch(re.escape(family) + re.escape(separator) + r"(\d+)", tag) if isinstance(tag, str) else None
     if m is None:
@@ -246,7 +246,7 @@ def check_format_tag(tag: Any, *, family: str, current: int, source: str, foreig
 
 def check_version_number(value: Any, *, current: int, source: str, name: str, fix: str) -> int:
     """A plain integer schema version (engine sidecar, ONNX metadata): 1..current, else UserError."""
-    from fastscnn_edge import __version__
+    from fastscnn_edge.version import __version__
 
     version = check_field(value, Field(int, lo=1), source=source, name=name, fix=fix)
     if version > current:

@@ -319,7 +319,7 @@ def generate(root: str | Path, n_train: int, n_val: int, size: Size = (256, 512)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.resolution import parse_resolution
 
     ap = argparse.ArgumentParser(prog="python -m fastscnn_edge.synth", description="Write synthetic street scenes.")
     ap.add_argument("root", type=Path)

@@ -32,7 +32,7 @@ def _have_cuda() -> tuple[bool, str]:
 
 def pytest_collection_modifyitems(config, items):  # noqa: ANN001
     have_gpu, why_gpu = _have_cuda()
-    from fastscnn_edge.backends import tensorrt_available
+    from fastscnn_edge.machine import tensorrt_available
 
     from fastscnn_edge.machine import tensorrt_rtx_available
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastscnn_edge import bench, report
-from fastscnn_edge.backends import IOSpec, Runner, tensorrt_available
+from fastscnn_edge import bench, report, timing
+from fastscnn_edge.machine import tensorrt_available
+from fastscnn_edge.runner import IOSpec, Runner
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
 
@@ -60,12 +61,12 @@ def test_loop_counts_frames_and_rotates_buffers():
     runner = _Recorder()
     calls = []
     opts = bench.BenchOptions(warmup=3, iters=8, buffers=4)
-    r = bench.run_target(bench.Target(None, "onnxruntime", "cpu", "cls", RES), opts,
-                         progress=lambda d, n: calls.append((d, n)), runner=runner)
+    r = timing.run_case(bench.BenchCase(None, "onnxruntime", "cpu", "cls", RES), opts,
+                        progress=lambda task, d, n: calls.append((task, d, n)), runner=runner)
     assert len(runner.seen) == 11
     assert len(set(runner.seen)) == 4  # four distinct buffers, made before timing
     assert runner.seen[0] != runner.seen[1]
-    assert calls[-1] == (11, 11) and len(calls) == 11
+    assert calls[-1] == ("onnxruntime cls 64x128", 11, 11) and len(calls) == 11
     assert r.latency.n == 8 and r.fps > 0 and r.gpu_compute is None
     assert r.latency.min <= r.latency.median <= r.latency.max
 
@@ -80,9 +81,9 @@ def test_bad_options_are_user_errors(bad):
 
 def test_onnxruntime_and_torch_run_side_by_side(tiny_onnx):
     opts = bench.BenchOptions(warmup=1, iters=3, threads=1)
-    ort = bench.run_target(bench.Target(tiny_onnx["cls"], "onnxruntime", "cpu", "cls", RES), opts)
-    tch = bench.run_target(bench.Target(None, "torch", "cpu", "cls", RES), opts)
-    cl = bench.run_target(bench.Target(None, "torch", "cpu", "logits", RES),
+    ort = timing.run_case(bench.BenchCase(tiny_onnx["cls"], "onnxruntime", "cpu", "cls", RES), opts)
+    tch = timing.run_case(bench.BenchCase(None, "torch", "cpu", "cls", RES), opts)
+    cl = timing.run_case(bench.BenchCase(None, "torch", "cpu", "logits", RES),
                           bench.BenchOptions(warmup=1, iters=3, threads=1, channels_last=True))
     assert ort.latency.n == tch.latency.n == cl.latency.n == 3
     assert ort.threads == 1 and tch.threads == 1
@@ -94,7 +95,7 @@ def test_onnxruntime_and_torch_run_side_by_side(tiny_onnx):
 
 
 def test_plan_defaults_to_paper_resolutions_with_torch():
-    ts = bench.plan([], backend="torch", device="cpu")
+    ts = bench.select_cases([], backend="torch", device="cpu")
     assert [t.res for t in ts] == [(1024, 2048), (512, 1024), (256, 512)]
     assert all(t.backend == "torch" and t.artifact is None and t.head == "cls" for t in ts)
 
@@ -104,21 +105,21 @@ def test_plan_auto_picks_default_onnx_and_says_why(artifacts):
     from fastscnn_edge.paths import default_onnx
 
     export_onnx(ExportSpec(head="cls", res=RES), validate=False)
-    (t,) = bench.plan([], resolutions=[RES], device="cpu")
-    assert t.backend == "onnxruntime" and t.artifact == default_onnx("paper", "cls", RES)
-    assert "onnxruntime" in t.reason and str(t.artifact) in t.reason
+    (t,) = bench.select_cases([], resolutions=[RES], device="cpu")
+    assert t.backend == "onnxruntime" and t.path == default_onnx("paper", "cls", RES)
+    assert "onnxruntime" in t.reason and str(t.path) in t.reason
     # a resolution with nothing exported is refused with the command that makes it (no random-weight substitute)
     with pytest.raises(UserError) as e:
-        bench.plan([], resolutions=[(96, 160)], device="cpu")
+        bench.select_cases([], resolutions=[(96, 160)], device="cpu")
     assert "nothing to benchmark" in str(e.value) and "fastscnn-edge export --head cls --res 96x160" in e.value.fix
     # an fp16 request with no fp16 file names the quantize command, instead of timing the fp32 one
     with pytest.raises(UserError) as e:
-        bench.plan([], resolutions=[RES], device="cpu", precision="fp16")
+        bench.select_cases([], resolutions=[RES], device="cpu", precision="fp16")
     assert "no fp16 model" in str(e.value) and "fastscnn-edge quantize" in e.value.fix and "--fp16" in e.value.fix
 
 
 def test_plan_artifact_uses_its_resolution_and_head(tiny_onnx):
-    (t,) = bench.plan([tiny_onnx["prob"]], device="cpu")
+    (t,) = bench.select_cases([tiny_onnx["prob"]], device="cpu")
     assert (t.res, t.head, t.backend) == (RES, "prob", "onnxruntime")
 
 
@@ -155,7 +156,7 @@ def test_cli_auto_benchmarks_the_default_onnx(artifacts, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--res", "128x256"], "was built for 64x128, not 128x256"),
+    (["--res", "128x256"], "was exported for 64x128, not 128x256"),
     (["--head", "prob"], "has the cls head"),
     (["--backend", "torch"], "ONNX file"),
     (["--half"], "torch options"),
@@ -191,7 +192,7 @@ def test_cli_tensorrt_missing_is_exit_3(tmp_path, capsys):
 def test_plot_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
     from fastscnn_edge.errors import MissingDependency
 
-    r = bench.run_target(bench.Target(None, "onnxruntime", "cpu", "cls", RES),
+    r = timing.run_case(bench.BenchCase(None, "onnxruntime", "cpu", "cls", RES),
                          bench.BenchOptions(warmup=0, iters=2), runner=_Recorder())
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     with pytest.raises(MissingDependency, match="matplotlib"):
@@ -200,7 +201,7 @@ def test_plot_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_markdown_sets_ours_beside_the_paper():
-    r = bench.run_target(bench.Target(None, "onnxruntime", "cpu", "cls", (512, 1024)),
+    r = timing.run_case(bench.BenchCase(None, "onnxruntime", "cpu", "cls", (512, 1024)),
                          bench.BenchOptions(warmup=0, iters=2), runner=_Recorder())
     (c,) = report.paper_comparison([r])
     assert (c["titan_xp"], c["titan_x_maxwell"]) == (285.8, 218.8)
@@ -232,11 +233,11 @@ def test_bench_runs_an_onnx_without_torch(tiny_onnx):
 @pytest.mark.gpu
 def test_torch_cuda_reports_gpu_and_transfer_times():
     opts = bench.BenchOptions(warmup=2, iters=5, half=True, cuda_graph=True)
-    t = bench.Target(None, "torch", "cuda", "cls", RES)
-    r = bench.run_target(t, opts)
+    t = bench.BenchCase(None, "torch", "cuda", "cls", RES)
+    r = timing.run_case(t, opts)
     assert r.gpu_compute is not None and r.h2d is not None and r.d2h is not None
-    assert r.gpu_compute.n == 5 and r.target.precision == "fp16"
-    r2 = bench.run_target(bench.Target(None, "torch", "cuda", "cls", RES),
+    assert r.gpu_compute.n == 5 and r.case.precision == "fp16"
+    r2 = timing.run_case(bench.BenchCase(None, "torch", "cuda", "cls", RES),
                           bench.BenchOptions(warmup=2, iters=5, include_transfers=False))
     assert r2.gpu_compute is not None and r2.h2d is None
 

@@ -197,7 +197,7 @@ def test_eval_cli_writes_json_with_everything(models, data, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, needle", [
     (["--data", "nowhere"], "does not exist"),
-    (["--data", ".", "--format", "coco"], "unknown dataset format"),
+    (["--data", ".", "--data-format", "coco"], "unknown dataset format"),
     (["--data", ".", "--res", "100x100"], "not a multiple of 32"),
 ])
 def test_eval_cli_bad_input_is_one_line(models, capsys, args, needle):

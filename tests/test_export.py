@@ -8,10 +8,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from fastscnn_edge import PAPER_RESOLUTIONS
+from fastscnn_edge.resolution import PAPER_RESOLUTIONS
 from fastscnn_edge.checkpoint import from_model, save
 from fastscnn_edge.errors import UserError
-from fastscnn_edge.export import ExportSpec, export_defaults, export_onnx, sample_input
+from fastscnn_edge.export import ExportSpec, export_many, export_onnx, sample_input
 from fastscnn_edge.metadata import read_onnx_meta
 from fastscnn_edge.model import VARIANTS, build_model
 
@@ -149,7 +149,7 @@ def test_acceptance_all_paper_resolutions(artifacts, arch):
     """Issue #2 acceptance: prob max abs diff <= 1e-4 and cls agreement >= 99.99 % at 1024x2048,
     512x1024 and 256x512 for each variant (checked by export_onnx against PyTorch)."""
     for head in ("prob", "cls"):
-        results = export_defaults(arch=arch, head=head)
+        results = export_many(arch=arch, head=head)
         assert [tuple(r.meta.resolution) for r in results] == [tuple(r) for r in PAPER_RESOLUTIONS]
         for r in results:
             assert r.path.parent == artifacts and r.path.exists()

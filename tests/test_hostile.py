@@ -36,7 +36,7 @@ from fastscnn_edge.cli import main
 
 RES = (64, 128)
 FAST = ("--iters", "1", "--warmup", "0")
-TRAIN = ("--format", "folder", "--crop", "64x128", "--batch", "2", "--iters", "2", "--ckpt-every", "1")
+TRAIN = ("--data-format", "folder", "--crop", "64x128", "--batch", "2", "--iters", "2", "--ckpt-every", "1")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,7 +337,7 @@ def test_bad_metadata_is_refused_by_every_reader(lab, work, capfd):  # noqa: ANN
     needle = "metadata field 'std[2]' is the string 'x'; expected a number"
     refused(capfd, work, "bench", bad, *FAST, needle=needle)
     refused(capfd, work, "predict", bad, lab.data / "images" / "im0.png", "-o", work / "out", needle=needle)
-    refused(capfd, work, "eval", bad, "--data", lab.data, "--format", "folder", needle=needle)
+    refused(capfd, work, "eval", bad, "--data", lab.data, "--data-format", "folder", needle=needle)
     refused(capfd, work, "compare", lab.onnx, bad, "--random", "1", needle=needle)
     refused(capfd, work, "build-engine", bad, needle=needle)
 
@@ -350,7 +350,7 @@ def test_foreign_graph_wearing_real_metadata_is_refused(lab, work, capfd, cmd): 
         "bench": ("bench", relu, *FAST),
         "quantize-fp16": ("quantize", relu, "--fp16"),
         "quantize-int8": ("quantize", relu, "--int8", "--calib", work / "calib"),
-        "eval": ("eval", relu, "--data", lab.data, "--format", "folder"),
+        "eval": ("eval", relu, "--data", lab.data, "--data-format", "folder"),
         "compare": ("compare", lab.onnx, relu, "--random", "1"),
         "predict": ("predict", relu, lab.data / "images" / "im0.png", "-o", work / "out"),
         "build-engine": ("build-engine", relu),
@@ -533,7 +533,7 @@ def test_classes_file_that_is_not_utf8(lab, work, capfd):  # noqa: ANN001
     shutil.copytree(lab.data, data)
     (data / "classes.txt").write_bytes("bg\nthing\nstuff\xe9\n".encode("latin-1"))
     refused(capfd, work, "train", "--data", data, *TRAIN, "-o", work / "run", needle="is not UTF-8 text")
-    refused(capfd, work, "eval", lab.onnx, "--data", data, "--format", "folder", needle="is not UTF-8 text")
+    refused(capfd, work, "eval", lab.onnx, "--data", data, "--data-format", "folder", needle="is not UTF-8 text")
 
 
 def test_train_refuses_an_unknown_device_before_reading_data(lab, work, capfd):  # noqa: ANN001
@@ -555,7 +555,7 @@ def test_predict_refuses_inputs_that_are_not_images(lab, work, capfd):  # noqa: 
 @pytest.mark.parametrize("args, needle", [
     (("predict", "{onnx}", "{image}", "--frames", "0"), "--frames 0 is not positive"),
     (("predict", "{onnx}", "{image}", "--threads", "-2"), "--threads -2 is below 1"),
-    (("eval", "{onnx}", "--data", "{data}", "--format", "folder", "--threads", "0"), "--threads 0 is below 1"),
+    (("eval", "{onnx}", "--data", "{data}", "--data-format", "folder", "--threads", "0"), "--threads 0 is below 1"),
 ])
 def test_runtime_counts_must_be_positive(lab, work, capfd, args, needle):  # noqa: ANN001
     values = {"onnx": lab.onnx, "image": lab.data / "images" / "im0.png", "data": lab.data}
@@ -653,7 +653,7 @@ def test_ctrl_c_during_training_names_the_complete_checkpoint(lab, work):  # noq
     from fastscnn_edge.train import _load_state
 
     run = work / "run"
-    p = _start(["train", "--data", lab.data, "--format", "folder", "--crop", "64x128", "--batch", "2",
+    p = _start(["train", "--data", lab.data, "--data-format", "folder", "--crop", "64x128", "--batch", "2",
                 "--iters", "100000", "--ckpt-every", "1", "-o", run], work)
     _wait_for(p, (run / "train_state.pt").exists, "training state")
     code, line = _stop(p, signal.SIGINT, after=0.5)

@@ -187,7 +187,7 @@ def test_predict_cli(model, tmp_path, capsys):
 
     img = _image(tmp_path / "in.png", size=RES)
     with pytest.raises(SystemExit) as info:
-        main(["predict", str(model), str(img), "--out", str(tmp_path / "o"), "--format", "overlay"])
+        main(["predict", str(model), str(img), "--output", str(tmp_path / "o"), "--format", "overlay"])
     out = capsys.readouterr()
     assert info.value.code == 0, out.err
     assert "predicted 1 image(s)" in out.out and (tmp_path / "o" / "in.png").exists()

@@ -95,7 +95,7 @@ def test_runtime_commands_run_without_torch(runtime_venv, models):
         ("bench", "bench", models["cls"], "--backend", "onnxruntime", "--iters", "3", "--warmup", "1",
          "--json", d / "bench.json"),
         ("predict", "predict", models["cls"], models["data"] / "images", "-o", d / "pred", "--format", "trainids"),
-        ("eval", "eval", models["cls"], "--data", models["data"], "--format", "folder", "--json", d / "eval.json"),
+        ("eval", "eval", models["cls"], "--data", models["data"], "--data-format", "folder", "--json", d / "eval.json"),
         ("compare", "compare", models["cls"], d / "cls.fp16.onnx", "--random", "2", "--json", d / "compare.json"),
     ]
     for name, *args in steps:

@@ -163,13 +163,13 @@ def test_cli_trains_and_reports_errors_in_one_line(scenes, tmp_path, capsys):  #
 
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--data", str(scenes), "--crop", "64x128", "--batch", "2", "--iters", "2",
-              "--out", str(tmp_path / "cli")])
+              "--output", str(tmp_path / "cli")])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "trained 2/2 iterations" in out and "fastscnn-edge export --weights" in out
     assert checkpoint.load(tmp_path / "cli" / "checkpoint.pt").num_classes == 19
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--data", str(scenes), "--crop", "128x256", "--iters", "2", "--out", str(tmp_path / "bad")])
+        main(["train", "--data", str(scenes), "--crop", "128x256", "--iters", "2", "--output", str(tmp_path / "bad")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: crop 128x256 is larger than image")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastscnn_edge.backends import tensorrt_available
+from fastscnn_edge.machine import tensorrt_available
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.trt.build import prepare
 
@@ -51,7 +51,7 @@ def test_without_tensorrt_one_line_exit_3_and_no_file(onnx_files, tmp_path, caps
     (["--fp16", "--int8"], "pick one of --fp32, --fp16, --int8"),
     (["--int8"], "INT8 needs a Q/DQ ONNX or calibration images"),
     (["--fp16", "--calib", "."], "--calib is for --int8 only"),
-    (["--res", "96x160"], "fixed 64x128 input, not 96x160"),
+    (["--res", "96x160"], "was exported for 64x128, not 96x160"),
     (["--res", "100x100"], "not a multiple of 32"),
     (["--workspace", "0"], "is not positive"),
     (["--target", "titan-xp", "--dla", "0"], "has no DLA"),
@@ -203,15 +203,17 @@ def test_default_precision_is_int8_for_a_qdq_onnx_else_fp16(onnx_files, tmp_path
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from fastscnn_edge.commands.engine import _default_precision
+    from fastscnn_edge.artifact import Artifact
+    from fastscnn_edge.trt.capability import default_precision
+    from fastscnn_edge.trt.onnx_check import onnx_kind
 
     inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"), numpy_helper.from_array(np.array(0, np.int8), "z")]
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]), helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
     onnx.save(helper.make_model(graph), str(tmp_path / "q.onnx"))
-    assert _default_precision(tmp_path / "q.onnx") == "int8"
-    assert _default_precision(onnx_files["i32"]) == "fp16"
+    assert default_precision(onnx_kind(tmp_path / "q.onnx")) == "int8"
+    assert default_precision(Artifact.open(onnx_files["i32"]).onnx_kind) == "fp16"
 
 
 @no_trt_only

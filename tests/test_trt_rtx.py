@@ -250,7 +250,7 @@ def test_running_an_rtx_engine_without_a_gpu_is_one_line(models, tmp_path, capsy
     cv2.imwrite(str(data / "masks" / "a.png"), np.zeros((64, 128), np.uint8))
     args = {"bench": ["bench", eng, "--iters", "1", "--warmup", "0"],
             "predict": ["predict", eng, img, "-o", tmp_path / "pred"],
-            "eval": ["eval", eng, "--data", data, "--format", "folder"]}[command]
+            "eval": ["eval", eng, "--data", data, "--data-format", "folder"]}[command]
     code, _, err = _cli(capsys, *args)
     assert code == 3, err
     lines = err.strip().splitlines()

@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from fastscnn_edge.commands import options
 from fastscnn_edge.errors import UserError
 
 
@@ -16,7 +17,7 @@ def build_engine_cmd(
     fp16: bool = typer.Option(False, "--fp16", help="FP16 engine (default; INT8 for a Q/DQ ONNX): builder flag on 8.x, FP16 ONNX on 10.x/11.x."),
     int8: bool = typer.Option(False, "--int8", help="INT8 engine from a Q/DQ ONNX (or made from --calib images)."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (folder or list file) for --int8 without a Q/DQ ONNX."),
-    res: Optional[List[str]] = typer.Option(None, "--res", "-r", help="HxW, repeatable. Static ONNX: must match; dynamic ONNX: one profile each."),
+    res: Optional[List[str]] = options.res_list("HxW, repeatable. Static ONNX: must match; dynamic ONNX: one profile each."),
     target: str = typer.Option("auto", "--target", help="auto | titan-xp | jetson-orin | jetson-xavier | desktop | rtx."),
     runtime: str = typer.Option("auto", "--runtime", help="auto (TensorRT where installed, else TensorRT-RTX) | tensorrt | rtx."),
     compute_capability: Optional[List[str]] = typer.Option(
@@ -24,10 +25,11 @@ def build_engine_cmd(
     dla: Optional[int] = typer.Option(None, "--dla", help="DLA core (Jetson AGX Orin/Xavier), with GPU fallback."),
     workspace: Optional[float] = typer.Option(None, "--workspace", help="Builder workspace limit in GiB (default: TensorRT's)."),
     timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="Timing cache file: read if present, updated after the build."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output .engine (one ONNX). Default: artifacts/engines/."),
+    output: Optional[Path] = options.output(help="Output .engine (one ONNX). Default: artifacts/engines/."),
 ) -> None:
     """Build TensorRT engines; the capability table refuses what this TensorRT/GPU cannot do, before any work."""
-    from fastscnn_edge.paths import DEFAULT_ARCH, DEFAULT_HEAD, parse_resolutions
+    from fastscnn_edge.paths import DEFAULT_ARCH, DEFAULT_HEAD
+    from fastscnn_edge.resolution import or_paper, parse_resolutions
     from fastscnn_edge.trt.build import build_engine, default_onnx_inputs, prepare
     from fastscnn_edge.trt.capability import parse_compute_capabilities
 
@@ -35,29 +37,27 @@ def build_engine_cmd(
     if len(chosen) > 1:
         raise UserError(f"--{' and --'.join(chosen)} were both given.", fix="pick one of --fp32, --fp16, --int8.")
     precision = chosen[0] if chosen else None  # default: int8 for a Q/DQ ONNX, else fp16
-    resolutions = parse_resolutions(res) if res else []
+    resolutions = parse_resolutions(res)
     ccs = parse_compute_capabilities(compute_capability or [])
     if onnx:
         sources, per_file_res = list(onnx), resolutions
     else:  # the default exports, one static file per resolution
-        sources = default_onnx_inputs(DEFAULT_ARCH, DEFAULT_HEAD, resolutions or parse_resolutions(None))
+        sources = default_onnx_inputs(DEFAULT_ARCH, DEFAULT_HEAD, or_paper(resolutions))
         per_file_res = []
     if output is not None and len(sources) > 1:
         raise UserError(f"-o {output} names one engine, but {len(sources)} ONNX files were given.",
                         fix="build them one at a time with -o.")
-    precisions = [precision or _default_precision(src) for src in sources]
-    for src, prec in zip(sources, precisions):  # check every input before building the first one
-        prepare(src, output, prec, per_file_res, target, dla, workspace, calib, runtime=runtime, compute_capabilities=ccs)
-    for src, prec in zip(sources, precisions):
-        result = build_engine(src, output, prec, per_file_res, target, dla, workspace, timing_cache, calib,
+    from fastscnn_edge.artifact import Artifact
+    from fastscnn_edge.trt.capability import default_precision
+
+    artifacts = [Artifact.open(src) for src in sources]  # each file read once for the whole command
+    precisions = [precision or default_precision(a.onnx_kind) for a in artifacts]
+    for a, prec in zip(artifacts, precisions):  # check every input before building the first one
+        prepare(a, output, prec, per_file_res, target, dla, workspace, calib, runtime=runtime, compute_capabilities=ccs)
+    for a, prec in zip(artifacts, precisions):
+        result = build_engine(a, output, prec, per_file_res, target, dla, workspace, timing_cache, calib,
                               runtime=runtime, compute_capabilities=ccs, log=lambda m: typer.echo(m, err=True))
         typer.echo(result.summary())
-
-
-def _default_precision(src: Path) -> str:
-    from fastscnn_edge.trt.onnx_check import onnx_kind
-
-    return "int8" if src.is_file() and onnx_kind(src) == "qdq" else "fp16"
 
 
 def register(app: typer.Typer) -> None:

@@ -7,21 +7,21 @@ from typing import Dict, Optional
 
 import typer
 
-ARTIFACT_HELP = "A .onnx file (any precision), a TensorRT .engine, or a native .pt checkpoint."
-DATA_FORMAT_HELP = "cityscapes: leftImg8bit/ + gtFine/ label IDs; folder: images/, masks/ (train IDs), classes.txt."
+from fastscnn_edge.commands import options
+from fastscnn_edge.commands.options import ARTIFACT_HELP
 
 
 def eval_cmd(
     artifact: Path = typer.Argument(..., help=ARTIFACT_HELP),
-    data: Path = typer.Option(..., "--data", help="Dataset root."),
-    data_format: str = typer.Option("cityscapes", "--format", "-f", help=DATA_FORMAT_HELP),
-    split: str = typer.Option("val", "--split", help="Split folder (Cityscapes: train | val; folder: a sub-folder if present)."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Only the first N images (sorted by name)."),
-    res: Optional[str] = typer.Option(None, "--res", "-r", help="HxW to run at: required for checkpoints (default 1024x2048) and dynamic ONNX."),
-    backend: str = typer.Option("auto", "--backend", "-b", help="auto | tensorrt | onnxruntime | torch."),
-    device: str = typer.Option("auto", "--device", "-d", help="auto | cpu | cuda."),
-    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="CPU threads for the runtime."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number (per-class IoU, categories, confusion matrix, skips) here."),
+    data: Path = options.data(),
+    data_format: str = options.data_format(),
+    split: str = options.split(),
+    limit: Optional[int] = options.limit(),
+    res: Optional[str] = options.res(),
+    backend: str = options.backend(),
+    device: str = options.device(),
+    threads: Optional[int] = options.threads(),
+    json_out: Optional[Path] = options.json_out("Write every number (per-class IoU, categories, confusion matrix, skips) here."),
 ) -> None:
     """Accuracy: mIoU, per-class and category IoU, pixel accuracy (official Cityscapes conventions)."""
     from fastscnn_edge.evaluate import eval_tables, evaluate
@@ -40,23 +40,24 @@ def eval_cmd(
 def compare_cmd(
     a: Path = typer.Argument(..., help="Artifact A (the reference, e.g. the fp32 ONNX)."),
     b: Path = typer.Argument(..., help="Artifact B (e.g. the INT8 engine)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Dataset root: its images (and ground truth where present)."),
+    data: Optional[Path] = options.data(required=False, help="Dataset root: its images (and ground truth where present)."),
     random: Optional[int] = typer.Option(None, "--random", help="N synthetic frames at A's resolution instead of a dataset."),
-    res: Optional[str] = typer.Option(None, "--res", "-r", help="HxW: required for checkpoints and dynamic ONNX."),
-    data_format: str = typer.Option("cityscapes", "--format", "-f", help=DATA_FORMAT_HELP),
-    split: str = typer.Option("val", "--split", help="Split folder of --data."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Only the first N images of --data."),
+    res: Optional[str] = options.res("HxW: required for checkpoints and dynamic ONNX."),
+    data_format: str = options.data_format(),
+    split: str = options.split("Split folder of --data."),
+    limit: Optional[int] = options.limit("Only the first N images of --data."),
     backend_a: str = typer.Option("auto", "--backend-a", help="Backend for A: auto | tensorrt | onnxruntime | torch."),
     backend_b: str = typer.Option("auto", "--backend-b", help="Backend for B."),
-    device: str = typer.Option("auto", "--device", "-d", help="auto | cpu | cuda."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number here."),
+    device: str = options.device(),
+    threads: Optional[int] = options.threads(),
+    json_out: Optional[Path] = options.json_out(),
 ) -> None:
     """Pixel agreement and mIoU difference of two artifacts on the same inputs, and where they disagree."""
     from fastscnn_edge.evaluate import compare, compare_tables
 
     _check_json(json_out)
     result = compare(a, b, data, random, _res(res), format=data_format, split=split, limit=limit,
-                     backend_a=backend_a, backend_b=backend_b, device=device)
+                     backend_a=backend_a, backend_b=backend_b, device=device, threads=threads)
     _print(compare_tables(result))
     _save(json_out, result)
     line = f"compared {result['frames']} frames: pixel agreement {100 * float(result['pixel_agreement']):.3f} %"  # type: ignore[arg-type]
@@ -66,7 +67,7 @@ def compare_cmd(
 
 
 def _res(text: Optional[str]):  # noqa: ANN202
-    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.resolution import parse_resolution
 
     return parse_resolution(text) if text else None
 

@@ -187,9 +187,9 @@ def info_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write everything as JSON to this file."),
 ) -> None:
     """Describe a model: layer table with shapes, parameter counts, switches, checkpoint, ONNX or engine metadata."""
-    from fastscnn_edge.backends import ENGINE_SUFFIXES
+    from fastscnn_edge.paths import ENGINE_SUFFIXES
     from fastscnn_edge.fileio import atomic_write_text, check_writable
-    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.resolution import parse_resolution
 
     if artifact is not None and weights is not None:
         raise UserError("a file was given both as the argument and with --weights.", fix="pass it once, as the argument.")

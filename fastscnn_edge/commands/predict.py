@@ -7,22 +7,24 @@ from typing import List, Optional
 
 import typer
 
+from fastscnn_edge.commands import options
+
 
 def predict_cmd(
     artifact: Path = typer.Argument(..., help="A .onnx file, a TensorRT .engine, or a native .pt checkpoint."),
     inputs: List[str] = typer.Argument(..., help="Image files, folders of images, video files, or a camera index (0, 1, ...)."),
-    out: Path = typer.Option(Path("predictions"), "--out", "-o", help="Output folder."),
+    out: Path = typer.Option(Path("predictions"), "--output", "-o", help="Output folder."),
     out_format: str = typer.Option("color", "--format", "-f",
                                    help="color | overlay | trainids | cityscapes-labelids (named for the official Cityscapes evaluation)."),
-    res: Optional[str] = typer.Option(None, "--res", "-r", help="HxW: required for checkpoints (default 1024x2048) and dynamic ONNX."),
-    backend: str = typer.Option("auto", "--backend", "-b", help="auto | tensorrt | onnxruntime | torch."),
-    device: str = typer.Option("auto", "--device", "-d", help="auto | cpu | cuda."),
-    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="CPU threads for the runtime."),
+    res: Optional[str] = options.res(),
+    backend: str = options.backend(),
+    device: str = options.device(),
+    threads: Optional[int] = options.threads(),
     max_frames: Optional[int] = typer.Option(None, "--frames", help="Stop each video/camera after N frames (a camera otherwise runs until Ctrl-C)."),
 ) -> None:
     """Segment inputs of any size (resized to the artifact's resolution, labels mapped back)."""
     from fastscnn_edge.errors import UserError
-    from fastscnn_edge.paths import parse_resolution
+    from fastscnn_edge.resolution import parse_resolution
     from fastscnn_edge.predict import OUTPUT_FORMATS, predict
 
     if out_format not in OUTPUT_FORMATS:  # before loading the model

@@ -10,6 +10,7 @@ TensorRT-RTX builds ahead of time for a list of compute capabilities and needs n
 from __future__ import annotations
 
 import contextlib
+import copy
 import signal
 import threading
 import time
@@ -17,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
+from fastscnn_edge.artifact import KIND_WORDS, Artifact, open_artifact
 from fastscnn_edge.errors import MissingDependency, UserError
+from fastscnn_edge.resolution import Resolution
 from fastscnn_edge.trt.capability import (PRECISIONS, ComputeCapability, Environment, Plan, choose_runtime, decide,
                                           resolve_target)
 
-Resolution = Tuple[int, int]
 Log = Callable[[str], None]
 
 
@@ -56,7 +58,7 @@ class BuildResult:
 class Prepared:
     """Everything decided before TensorRT is touched (what ``--dry`` checks and tests inspect)."""
 
-    onnx: Path
+    artifact: Artifact
     precision: str
     plan: Plan
     env: Environment
@@ -66,6 +68,10 @@ class Prepared:
     problems: List[str]
     runtime: str = "tensorrt"
 
+    @property
+    def onnx(self) -> Path:
+        return self.artifact.path
+
 
 def installed_runtimes() -> List[str]:
     from fastscnn_edge.machine import trt_runtime_available
@@ -73,17 +79,17 @@ def installed_runtimes() -> List[str]:
     return [r for r in ("tensorrt", "rtx") if trt_runtime_available(r)]
 
 
-def prepare(onnx: Path, out: Optional[Path], precision: str, res_list: Sequence[Resolution], target: str,
+def prepare(onnx: "Path | Artifact", out: Optional[Path], precision: str, res_list: Sequence[Sequence[int]], target: str,
             dla: Optional[int], workspace_gib: Optional[float], calib: Optional[Path],
             detected: Optional[Environment] = None, *, runtime: str = "auto",
             compute_capabilities: Sequence[ComputeCapability] = ()) -> Prepared:
     """Validate the arguments and decide the plan; raise UserError on anything wrong. No side effects.
 
-    ``runtime`` is ``auto``, ``tensorrt`` or ``rtx``; the chosen one is in ``Prepared.runtime``.
+    ``onnx`` is an Artifact (or a path, read once). ``runtime`` is ``auto``, ``tensorrt`` or ``rtx``;
+    the chosen one is in ``Prepared.runtime``.
     """
-    from fastscnn_edge.metadata import read_onnx_meta
-    from fastscnn_edge.paths import default_engine
-    from fastscnn_edge.trt.onnx_check import check_onnx, onnx_kind
+    from fastscnn_edge.paths import default_engine, multi_resolution_engine
+    from fastscnn_edge.trt.onnx_check import check_onnx
 
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}.", fix="use --fp32, --fp16 or --int8.")
@@ -93,37 +99,23 @@ def prepare(onnx: Path, out: Optional[Path], precision: str, res_list: Sequence[
         raise UserError(f"calibration data {calib} does not exist.", fix="pass a folder of images or a text file listing them.")
     if calib is not None and precision != "int8":
         raise UserError("--calib is for --int8 only.", fix="add --int8, or drop --calib.")
-    onnx = Path(onnx)
-    if not onnx.is_file():
-        raise UserError(f"{onnx} does not exist.", fix="export it first: fastscnn-edge export")
-    meta = read_onnx_meta(onnx)
-    kind = onnx_kind(onnx)
+    a = open_artifact(onnx)
+    if a.kind != "onnx":
+        raise UserError(f"{a.path} is {KIND_WORDS[a.kind]}; build-engine builds from an ONNX file.",
+                        fix="pass an .onnx written by `fastscnn-edge export` (or `quantize`).")
     chosen = runtime if runtime in ("tensorrt", "rtx") and detected is not None else \
         choose_runtime(runtime, target, installed_runtimes())
     env = resolve_target(target, detected, chosen, compute_capabilities)
-    plan = decide(env, precision, kind, dla=dla, have_calibration=calib is not None)
-    static = meta.resolution is not None
-    resolutions = _resolutions(onnx, meta.resolution, res_list)
-    problems = check_onnx(onnx, generation=plan.generation, static=static, int8=(kind == "qdq"))
+    plan = decide(env, precision, a.onnx_kind, dla=dla, have_calibration=calib is not None)
+    resolutions = a.resolutions(res_list, default=())
+    if not resolutions:
+        raise UserError(f"{a.path.name} has a dynamic input size.", fix="pass --res HxW (repeatable: one profile per size).")
+    problems = check_onnx(a.proto, generation=plan.generation, static=not a.dynamic, int8=(a.onnx_kind == "qdq"))
     if out is None:
-        out = default_engine(meta.arch, meta.head, resolutions[0], precision, chosen)
+        out = default_engine(a.meta.arch, a.meta.head, resolutions[0], precision, chosen)
         if len(resolutions) > 1:  # one engine, one profile per size
-            sizes = "_".join(f"{h}x{w}" for h, w in resolutions)
-            out = out.with_name(out.name.replace(f"_{resolutions[0][0]}x{resolutions[0][1]}.", f"_{sizes}.", 1))
-    return Prepared(onnx, precision, plan, env, resolutions, static, Path(out), problems, chosen)
-
-
-def _resolutions(onnx: Path, built: Optional[Tuple[int, int]], asked: Sequence[Resolution]) -> List[Resolution]:
-    if built is not None:
-        wrong = [r for r in asked if tuple(r) != tuple(built)]
-        if wrong:
-            h, w = wrong[0]
-            raise UserError(f"{onnx.name} has a fixed {built[0]}x{built[1]} input, not {h}x{w}.",
-                            fix=f"export that size (fastscnn-edge export --res {h}x{w}) or export with --dynamic.")
-        return [tuple(built)]  # type: ignore[list-item]
-    if not asked:
-        raise UserError(f"{onnx.name} has a dynamic input size.", fix="pass --res HxW (repeatable: one profile per size).")
-    return [tuple(r) for r in dict.fromkeys(tuple(r) for r in asked)]  # type: ignore[misc]
+            out = multi_resolution_engine(out, resolutions)
+    return Prepared(a, precision, plan, env, resolutions, not a.dynamic, Path(out), problems, chosen)
 
 
 def detect_environment(runtime: str = "tensorrt") -> Environment:
@@ -141,7 +133,7 @@ def detect_environment(runtime: str = "tensorrt") -> Environment:
     return Environment(version, dev.compute_capability, dev.name, api.num_dla_cores(), is_jetson())
 
 
-def build_engine(onnx: Path, out: Optional[Path] = None, precision: str = "fp16",
+def build_engine(onnx: "Path | Artifact", out: Optional[Path] = None, precision: str = "fp16",
                  res_list: Sequence[Resolution] = (), target: str = "auto", dla: Optional[int] = None,
                  workspace_gib: Optional[float] = None, timing_cache: Optional[Path] = None,
                  calib: Optional[Path] = None, *, runtime: str = "auto",
@@ -171,7 +163,7 @@ def build_engine(onnx: Path, out: Optional[Path] = None, precision: str = "fp16"
     from fastscnn_edge.fileio import check_writable
 
     check_writable(pre.out)
-    pre = prepare(onnx, pre.out, precision, res_list, target, dla, workspace_gib, calib,
+    pre = prepare(pre.artifact, pre.out, precision, res_list, target, dla, workspace_gib, calib,
                   detected=detect_environment(pre.runtime), runtime=pre.runtime, compute_capabilities=compute_capabilities)
     for w in pre.plan.warnings:
         if w not in shown:
@@ -190,30 +182,31 @@ def _refuse_problems(pre: Prepared) -> None:
 
 def _precision_onnx(pre: Prepared, calib: Optional[Path], say: Log) -> Path:
     """The ONNX the plan parses: the given one, the ``.fp16``/``.int8`` file beside it, or a new conversion."""
-    from fastscnn_edge.trt.onnx_check import check_onnx, format_problems, onnx_kind
+    from fastscnn_edge.paths import beside
+    from fastscnn_edge.trt.onnx_check import check_onnx, format_problems
 
-    have = onnx_kind(pre.onnx)
-    if not pre.plan.needs_conversion(have):
+    if not pre.plan.needs_conversion(pre.artifact.onnx_kind):
         return pre.onnx
     suffix = "fp16" if pre.plan.onnx_kind == "fp16" else "int8"
-    base = pre.onnx.name[:-len(".onnx")] if pre.onnx.name.endswith(".onnx") else pre.onnx.stem
-    beside = pre.onnx.with_name(f"{base}.{suffix}.onnx")
-    if beside.exists() and onnx_kind(beside) == pre.plan.onnx_kind:
-        say(f"using {beside} (the {suffix} ONNX beside {pre.onnx.name})")
-        return beside
+    near = beside(pre.onnx, suffix)
+    if near.exists():
+        found = Artifact.open(near)
+        if found.onnx_kind == pre.plan.onnx_kind:
+            say(f"using {near} (the {suffix} ONNX beside {pre.onnx.name})")
+            return near
     try:
         from fastscnn_edge.quantize import to_fp16, to_int8
     except ImportError:
         raise MissingDependency(f"this build needs the {suffix} ONNX and fastscnn_edge.quantize is not available.",
                                 fix=f"make it with `fastscnn-edge quantize --{suffix}` and pass it to build-engine.") from None
-    say(f"converting {pre.onnx.name} -> {beside.name} ({suffix}) ...")
+    say(f"converting {pre.onnx.name} -> {near.name} ({suffix}) ...")
     if pre.plan.onnx_kind == "fp16":
-        made = Path(to_fp16(pre.onnx, beside).path)
+        made = Path(to_fp16(pre.onnx, near).path)
     else:
         assert calib is not None  # the capability table refused INT8 without calibration data
-        made = Path(to_int8(pre.onnx, beside, calib, target="tensorrt").path)
+        made = Path(to_int8(pre.onnx, near, calib, target="tensorrt").path)
     problems = check_onnx(made, generation=pre.plan.generation, static=pre.static, int8=(suffix == "int8"),
-                          reference=pre.onnx)
+                          reference=pre.artifact.proto)
     if problems:
         raise UserError(format_problems(made, problems), fix="report this: the converter produced a graph TensorRT rejects.")
     return made
@@ -248,13 +241,12 @@ def _ctrl_c_cancels() -> Iterator[threading.Event]:
 def _build(pre: Prepared, source: Path, workspace_gib: Optional[float], timing_cache: Optional[Path]) -> BuildResult:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from fastscnn_edge import __version__
+    from fastscnn_edge.version import __version__
     from fastscnn_edge.fileio import atomic_path, atomic_write_bytes, sha256_file
-    from fastscnn_edge.metadata import read_onnx_meta
     from fastscnn_edge.trt import api
     from fastscnn_edge.trt.sidecar import Sidecar, TensorInfo, sidecar_path, write_sidecar
 
-    meta = read_onnx_meta(pre.onnx)
+    meta = copy.deepcopy(pre.artifact.meta)
     fmt = meta.input_format
     profiles = [] if pre.static else [((1, h, w, 3) if fmt in ("rgb8", "bgr8") else (1, 3, h, w)) for h, w in pre.resolutions]
     req = api.BuildRequest(onnx=source, strongly_typed=bool(pre.plan.strongly_typed), flags=list(pre.plan.flags),

@@ -108,6 +108,11 @@ class Plan:
                 "warnings": list(self.warnings), "compute_capabilities": [list(c) for c in self.compute_capabilities]}
 
 
+def default_precision(onnx_kind: str) -> str:
+    """What build-engine builds when no precision is given: INT8 from a Q/DQ ONNX, else FP16."""
+    return "int8" if onnx_kind == "qdq" else "fp16"
+
+
 def parse_version(version: str) -> Tuple[int, ...]:
     """``"10.3.0.30"`` -> ``(10, 3, 0, 30)``; non-numeric tails (``"8.6.1.post1"``) are cut."""
     parts: List[int] = []

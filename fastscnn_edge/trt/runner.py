@@ -13,69 +13,61 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastscnn_edge.backends import IOSpec, Runner
+from fastscnn_edge.artifact import Artifact, open_artifact
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.trt.sidecar import Sidecar, check_compatible, read_sidecar
+from fastscnn_edge.paths import runtime_cache_path
+from fastscnn_edge.runner import IOSpec, Runner
+from fastscnn_edge.trt.sidecar import Sidecar, check_compatible
 
 
 RTX_GPU_NEEDED = "running it needs an Ampere-or-later RTX GPU"
 
 
-def engine_runtime(path: Path, sidecar: Optional[Sidecar]) -> str:
-    """"rtx" for a TensorRT-RTX engine (sidecar, else the ``.rtx.engine`` name), else "tensorrt"."""
-    if sidecar is not None:
-        return "rtx" if sidecar.runtime == "tensorrt_rtx" else "tensorrt"
-    return "rtx" if path.name.endswith(".rtx.engine") else "tensorrt"
-
-
-def runtime_cache_path(engine: Path) -> Path:
-    return engine.with_name(engine.name + ".runtime-cache")
-
-
-def check_runnable(path: Path, sidecar: Optional[Sidecar]) -> str:
-    """The runtime to run ``path`` with, or UserError/MissingDependency (one line) before any CUDA work."""
+def check_runnable(a: Artifact) -> str:
+    """The runtime to run engine ``a`` with, or UserError/MissingDependency (one line) before any CUDA work."""
     from fastscnn_edge.errors import MissingDependency
     from fastscnn_edge.machine import gpu_present
     from fastscnn_edge.trt import api
 
-    runtime = engine_runtime(path, sidecar)
+    runtime = a.runtime or "tensorrt"
     api.resolve_runtime(runtime)  # MissingDependency names the runtime to install
     if not gpu_present():
         what = "a TensorRT-RTX engine" if runtime == "rtx" else "a TensorRT engine"
         need = RTX_GPU_NEEDED if runtime == "rtx" else "running it needs the NVIDIA GPU it was built on"
-        raise MissingDependency(f"{path.name} is {what}, built; {need}, and this machine has no GPU.",
-                                fix=f"run it on such a machine, or benchmark the ONNX here: fastscnn-edge bench "
-                                    f"{Path(sidecar.source_onnx).name if sidecar and sidecar.source_onnx else 'MODEL.onnx'} "
+        side = a.sidecar
+        onnx = Path(side.source_onnx).name if side is not None and side.source_onnx else "MODEL.onnx"
+        raise MissingDependency(f"{a.path.name} is {what}, built; {need}, and this machine has no GPU.",
+                                fix=f"run it on such a machine, or benchmark the ONNX here: fastscnn-edge bench {onnx} "
                                     "--backend onnxruntime")
     return runtime
 
 
-def open_engine_runner(path: str | Path, res: Optional[Tuple[int, int]] = None) -> "EngineRunner":
-    """Open ``path`` (a .engine/.plan) for inference at ``res`` (needed only for dynamic engines)."""
+def open_engine_runner(artifact: "str | Path | Artifact", res: Optional[Sequence[int]] = None) -> "EngineRunner":
+    """Open an engine (an Artifact, or a path read once) for inference at ``res`` (needed only for
+    dynamic engines; a static engine's own size otherwise, and ``res`` must match it)."""
     from fastscnn_edge.trt import api
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist.", fix="build it first: fastscnn-edge build-engine")
-    sidecar = read_sidecar(path)
-    runtime = check_runnable(path, sidecar)  # MissingDependency before any CUDA work
+    a = open_artifact(artifact)
+    if a.resolution is not None and res is not None and tuple(res) != tuple(a.resolution):
+        raise a.size_mismatch(res)
+    runtime = check_runnable(a)  # MissingDependency before any CUDA work
     from fastscnn_edge.cuda_buffers import device_info
 
     dev = device_info()
     version = api.version(runtime)
-    if sidecar is None:
-        warnings.warn(f"{path.name} has no sidecar {path.name}.json: cannot check it was built for "
+    if a.sidecar is None:
+        warnings.warn(f"{a.path.name} has no sidecar {a.path.name}.json: cannot check it was built for "
                       f"{api.RUNTIME_NAMES[runtime]} {version} on {dev.name}; assuming the default preprocessing",
                       stacklevel=2)
     else:
-        for w in check_compatible(sidecar, version, dev.name, dev.compute_capability, runtime):
+        for w in check_compatible(a.sidecar, version, dev.name, dev.compute_capability, runtime):
             warnings.warn(w, stacklevel=2)
-    return EngineRunner(path, sidecar, res=res, trt_version=version, gpu=dev.name, runtime=runtime)
+    return EngineRunner(a.path, a.sidecar, res=res, trt_version=version, gpu=dev.name, runtime=runtime)
 
 
 def _meta_for(sidecar: Optional[Sidecar], in_shape: Tuple[int, ...], in_dtype: str) -> ModelMeta:
@@ -94,7 +86,7 @@ def _spatial(shape: Tuple[int, ...], input_format: str) -> Tuple[int, int]:
 class EngineRunner(Runner):
     """One engine, one execution context, one stream; buffers sized for one resolution."""
 
-    def __init__(self, path: Path, sidecar: Optional[Sidecar], *, res: Optional[Tuple[int, int]],
+    def __init__(self, path: Path, sidecar: Optional[Sidecar], *, res: Optional[Sequence[int]],
                  trt_version: str, gpu: str, runtime: str = "tensorrt") -> None:
         from fastscnn_edge.cuda_buffers import Event, Stream, numpy_dtype
         from fastscnn_edge.trt import api
@@ -134,7 +126,7 @@ class EngineRunner(Runner):
                      "runtime": runtime},
         )
 
-    def _resolve_input_shape(self, tin: Any, meta: ModelMeta, res: Optional[Tuple[int, int]]) -> Tuple[int, ...]:
+    def _resolve_input_shape(self, tin: Any, meta: ModelMeta, res: Optional[Sequence[int]]) -> Tuple[int, ...]:
         shape = tuple(tin.shape)
         if all(d > 0 for d in shape):
             got = _spatial(shape, meta.input_format)
