@@ -19,6 +19,7 @@ import numpy as np
 
 from fastscnn_edge import datasets
 from fastscnn_edge.artifact import Artifact, open_artifact
+from fastscnn_edge.progress import Progress, report
 from fastscnn_edge.runner import Runner
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metrics import ConfusionMatrix, disagreement, nan_to_none
@@ -63,19 +64,6 @@ def predict_labels(runner: Runner, bgr: np.ndarray) -> np.ndarray:
     return labels_to_size(labels, bgr.shape[:2])
 
 
-def _progress(what: str, enabled: bool):  # noqa: ANN202 - rich Progress
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), disable=not enabled, transient=False)
-
-
-def _rate(done: int, seconds: float) -> str:
-    return f"{done / seconds:.1f} img/s" if seconds > 0 and done else ""
-
-
 def _read_or_skip(path: Path, skipped: List[str], warn: Warn) -> Optional[np.ndarray]:
     """A corrupt or unreadable image is skipped with a warning and counted, not fatal."""
     from fastscnn_edge.preprocess import read_image_bgr
@@ -104,7 +92,7 @@ def _limited(samples: List[datasets.Sample], limit: Optional[int]) -> List[datas
 
 def evaluate(artifact: str | Path, root: str | Path, format: str = "cityscapes", split: str = "val",
              limit: Optional[int] = None, res: Optional[Tuple[int, int]] = None, backend: str = "auto", *,
-             device: str = "auto", threads: Optional[int] = None, progress: bool = True,
+             device: str = "auto", threads: Optional[int] = None, progress: Optional[Progress] = None,
              warn: Warn = _stderr_warning) -> Dict[str, object]:
     """mIoU, per-class and category IoU and pixel accuracy of ``artifact`` on ``split`` of ``root``.
 
@@ -122,15 +110,13 @@ def evaluate(artifact: str | Path, root: str | Path, format: str = "cityscapes",
         names, cityscapes = _class_setup(root, format, split, runner)
         cm = ConfusionMatrix(len(names))
         t0 = time.perf_counter()
-        with _progress("eval", progress) as bar:
-            task = bar.add_task("eval", total=len(samples), rate="")
-            for i, sample in enumerate(samples, 1):
-                image = _read_or_skip(sample.image, unreadable, warn)
-                if image is not None:
-                    label = datasets.read_label(sample, format, len(names))
-                    datasets.check_label_size(sample, label, image)
-                    cm.update(label, predict_labels(runner, image))
-                bar.update(task, completed=i, rate=_rate(i, time.perf_counter() - t0))
+        for i, sample in enumerate(samples, 1):
+            image = _read_or_skip(sample.image, unreadable, warn)
+            if image is not None:
+                label = datasets.read_label(sample, format, len(names))
+                datasets.check_label_size(sample, label, image)
+                cm.update(label, predict_labels(runner, image))
+            report(progress, "eval", i, len(samples))
         seconds = time.perf_counter() - t0
         scored = len(samples) - len(unreadable)
         if scored == 0:
@@ -174,7 +160,7 @@ def _random_frames(n: int, size: Tuple[int, int], seed: int = 0) -> Iterator[Tup
 def compare(a: str | Path, b: str | Path, root: Optional[str | Path] = None, random: Optional[int] = None,
             res: Optional[Tuple[int, int]] = None, *, format: str = "cityscapes", split: str = "val",
             limit: Optional[int] = None, backend_a: str = "auto", backend_b: str = "auto", device: str = "auto",
-            threads: Optional[int] = None, progress: bool = True, warn: Warn = _stderr_warning) -> Dict[str, object]:
+            threads: Optional[int] = None, progress: Optional[Progress] = None, warn: Warn = _stderr_warning) -> Dict[str, object]:
     """Where two artifacts (e.g. the fp32 ONNX and the INT8 engine) label the same frames differently.
 
     Inputs: the images of ``root`` (``format``/``split``; ground truth used where present), or
@@ -206,17 +192,15 @@ def compare(a: str | Path, b: str | Path, root: Optional[str | Path] = None, ran
         gt_a, gt_b = ConfusionMatrix(nc), ConfusionMatrix(nc)
         with_gt = 0
         t0 = time.perf_counter()
-        with _progress("compare", progress) as bar:
-            task = bar.add_task("compare", total=total, rate="")
-            for i, (image, label) in enumerate(frames, 1):
-                if image is not None:
-                    la, lb = predict_labels(ra, image), predict_labels(rb, image)
-                    ab.update(la, lb)
-                    if label is not None:
-                        gt_a.update(label, la)
-                        gt_b.update(label, lb)
-                        with_gt += 1
-                bar.update(task, completed=i, rate=_rate(i, time.perf_counter() - t0))
+        for i, (image, label) in enumerate(frames, 1):
+            if image is not None:
+                la, lb = predict_labels(ra, image), predict_labels(rb, image)
+                ab.update(la, lb)
+                if label is not None:
+                    gt_a.update(label, la)
+                    gt_b.update(label, lb)
+                    with_gt += 1
+            report(progress, "compare", i, total)
         if ab.total == 0:
             raise UserError("no frame could be read.", fix="check the image files.")
         result: Dict[str, object] = {

@@ -26,6 +26,7 @@ import numpy as np
 
 from fastscnn_edge.datasets import IMAGE_SUFFIXES, NUM_CITYSCAPES_CLASSES, TRAIN_TO_LABEL_ID
 from fastscnn_edge.errors import UserError
+from fastscnn_edge.progress import Progress, report
 
 OUTPUT_FORMATS = ("color", "overlay", "trainids", "cityscapes-labelids")
 VIDEO_FORMATS = ("color", "overlay")
@@ -141,7 +142,7 @@ def _write_png(path: Path, image: np.ndarray) -> None:
 def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | Path = "predictions",
             format: str = "color", *, backend: str = "auto", device: str = "auto",
             res: Optional[Tuple[int, int]] = None, threads: Optional[int] = None, max_frames: Optional[int] = None,
-            progress: bool = True, warn: Warn = _stderr_warning) -> PredictResult:
+            progress: Optional[Progress] = None, warn: Warn = _stderr_warning) -> PredictResult:
     """Segment every input and write the results under ``out_dir`` (see the module doc).
 
     Unreadable images are skipped with a warning and listed in ``skipped``; ``max_frames`` caps
@@ -194,36 +195,23 @@ def _check_not_overwriting(sources: Sequence[Source], out: Path) -> None:
             raise UserError(f"the output for {s.path} would overwrite it.", fix="choose another --out folder.")
 
 
-def _progress(enabled: bool):  # noqa: ANN202 - rich Progress
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                    console=Console(stderr=True), disable=not enabled)
-
-
 def _predict_images(runner, sources: Sequence[Source], out: Path, format: str, result: PredictResult,  # noqa: ANN001
-                    progress: bool, warn: Warn) -> None:
+                    progress: Optional[Progress], warn: Warn) -> None:
     from fastscnn_edge.evaluate import predict_labels
     from fastscnn_edge.preprocess import read_image_bgr
 
-    t0 = time.perf_counter()
-    with _progress(progress) as bar:
-        task = bar.add_task("images", total=len(sources), rate="")
-        for i, s in enumerate(sources, 1):
-            try:
-                bgr = read_image_bgr(s.path)  # type: ignore[arg-type]
-            except UserError:
-                result.skipped.append(str(s.path))
-                warn(f"cannot read image {s.path}; skipped.")
-            else:
-                target = out / s.output
-                _write_png(target, render(bgr, predict_labels(runner, bgr), format, runner.meta.num_classes))
-                result.outputs.append(target)
-                result.images += 1
-            dt = time.perf_counter() - t0
-            bar.update(task, completed=i, rate=f"{i / dt:.1f} img/s" if dt > 0 else "")
+    for i, s in enumerate(sources, 1):
+        try:
+            bgr = read_image_bgr(s.path)  # type: ignore[arg-type]
+        except UserError:
+            result.skipped.append(str(s.path))
+            warn(f"cannot read image {s.path}; skipped.")
+        else:
+            target = out / s.output
+            _write_png(target, render(bgr, predict_labels(runner, bgr), format, runner.meta.num_classes))
+            result.outputs.append(target)
+            result.images += 1
+        report(progress, "images", i, len(sources))
 
 
 def _open_capture(source: Source):  # noqa: ANN202 - cv2.VideoCapture
@@ -260,7 +248,7 @@ def _frames(cap, max_frames: Optional[int], live: bool) -> Iterator[np.ndarray]:
 
 
 def _predict_stream(runner, source: Source, out: Path, format: str, result: PredictResult,  # noqa: ANN001
-                    max_frames: Optional[int], progress: bool) -> None:
+                    max_frames: Optional[int], progress: Optional[Progress]) -> None:
     import cv2
 
     from fastscnn_edge.evaluate import predict_labels
@@ -276,10 +264,9 @@ def _predict_stream(runner, source: Source, out: Path, format: str, result: Pred
     frames = 0
     t0 = time.perf_counter()
     try:
-        with atomic_path(target) as tmp, _progress(progress) as bar:
+        with atomic_path(target) as tmp:
             video_tmp = tmp.with_name(tmp.name + ".mp4")  # OpenCV picks the container from the suffix
             writer = None
-            task = bar.add_task(source.output.name, total=total, rate="")
             try:
                 for frame in _frames(cap, max_frames, live):
                     bgr = to_bgr8(frame)
@@ -291,8 +278,7 @@ def _predict_stream(runner, source: Source, out: Path, format: str, result: Pred
                                             fix="use an OpenCV build with video support (opencv-python).")
                     writer.write(render(bgr, predict_labels(runner, bgr), format, runner.meta.num_classes))
                     frames += 1
-                    dt = time.perf_counter() - t0
-                    bar.update(task, completed=frames, rate=f"{frames / dt:.1f} fps" if dt > 0 else "")
+                    report(progress, str(source.output.name), frames, total)
                 if writer is None:
                     raise UserError(f"{source.path or f'camera {source.camera}'} gave no frame.",
                                     fix="check the video file or the camera.")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from fastscnn_edge.errors import UserError
+from fastscnn_edge.progress import Progress
 
 WEIGHTS_DIR_ENV = "FASTSCNN_EDGE_WEIGHTS_DIR"
 _CHUNK = 1 << 16
@@ -129,15 +130,15 @@ def _open(url: str):  # noqa: ANN202 - a urllib response
                         fix="check the network (or proxy), or download the file by hand and use import-weights.") from None
 
 
-def _stream(response, out: Path, progress: bool, label: str) -> str:  # noqa: ANN001
-    """Copy the response to ``out``; return its sha256."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+def _stream(response, out: Path, progress: Optional[Progress], label: str) -> str:  # noqa: ANN001
+    """Copy the response to ``out``; return its sha256. ``progress`` gets bytes done / total."""
+    from fastscnn_edge.progress import report
 
     h = hashlib.sha256()
-    total = response.headers.get("Content-Length") if response.headers else None
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), disable=not progress, transient=True) as bar, open(out, "wb") as f:
-        task = bar.add_task(label, total=int(total) if total and total.isdigit() else None)
+    header = response.headers.get("Content-Length") if response.headers else None
+    total = int(header) if header and header.isdigit() else None
+    done = 0
+    with open(out, "wb") as f:
         try:
             while True:
                 block = response.read(_CHUNK)
@@ -145,14 +146,15 @@ def _stream(response, out: Path, progress: bool, label: str) -> str:  # noqa: AN
                     break
                 h.update(block)
                 f.write(block)
-                bar.advance(task, len(block))
+                done += len(block)
+                report(progress, f"downloading {label}", done, total)
         except OSError as exc:
             raise UserError(f"download of {label} broke off: {exc}.", fix="run the command again.") from None
     return h.hexdigest()
 
 
 def download(name_or_url: str, dest_dir: Optional[str | Path] = None, sha256: Optional[str] = None,
-             progress: bool = True) -> Path:
+             progress: Optional[Progress] = None) -> Path:
     """Download a registry checkpoint (by name) or a URL into ``dest_dir``; return the file's path.
 
     The sha256 is checked before the file appears under its name (full hash where known, else the

@@ -33,16 +33,17 @@ import re
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fastscnn_edge.datasets import IGNORE, Sample, class_names, read_pair, scan_samples
+from fastscnn_edge.datasets import IGNORE, class_names, read_pair
 from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import IMAGENET_MEAN, IMAGENET_STD
+from fastscnn_edge.progress import Progress, report
+from fastscnn_edge.train_data import AugmentedSet, BatchPlan, DataSplit, check_crop, load_split, to_tensor
 
 STATE_FORMAT = "fastscnn-edge-train/1"
 CSV_FIELDS = ("iteration", "epoch", "loss", "loss_main", "lr", "seconds", "val_miou")
@@ -114,127 +115,6 @@ class TrainResult:
     val_miou: Optional[float] = None  # the last validation pass, if any
     best_miou: Optional[float] = None
     seconds: float = 0.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Data
-
-
-@dataclass
-class DataSplit:
-    samples: List[Sample]
-    sizes: List[Tuple[int, int]]
-
-
-def load_split(root: Path, fmt: str, split: str, num_classes: int, *, required: bool,
-               console=None) -> Optional[DataSplit]:  # noqa: ANN001 - rich Console (stderr by default)
-    """Scan a split and read every pair once, so bad data fails before training starts.
-
-    Raises UserError on an image without its mask, a mask of another size, or a label value
-    outside the class range (255 excepted). Returns None for an absent optional split.
-    """
-    from rich.console import Console
-    from rich.progress import Progress
-
-    try:
-        scan = scan_samples(root, fmt, split, require_labels=False)
-    except UserError:
-        if required:
-            raise
-        return None
-    missing = [s.image for s in scan.samples if s.label is None]
-    if missing:
-        raise UserError(f"{len(missing)} {split} image(s) have no mask (first: {missing[0]}).",
-                        fix="add the missing masks or remove those images; every training image needs its ground truth.")
-    sizes = []
-    with Progress(console=console or Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(f"checking {len(scan.samples)} {split} pairs", total=len(scan.samples))
-        for sample in scan.samples:
-            _, label = read_pair(sample, fmt, num_classes)
-            sizes.append(label.shape)
-            bar.advance(task)
-    return DataSplit(scan.samples, sizes)
-
-
-def check_crop(split: DataSplit, crop: Tuple[int, int]) -> None:
-    for sample, (h, w) in zip(split.samples, split.sizes):
-        if crop[0] > h or crop[1] > w:
-            smallest = min(split.sizes)
-            raise UserError(f"crop {crop[0]}x{crop[1]} is larger than image {sample.image} ({h}x{w}).",
-                            fix=f"pass a --crop no larger than the smallest training image ({smallest[0]}x{smallest[1]}).")
-
-
-def augment(img: np.ndarray, lab: np.ndarray, crop: Tuple[int, int], rng: np.random.Generator,
-            cfg: TrainConfig) -> Tuple[np.ndarray, np.ndarray]:
-    """Scale, pad-with-ignore, crop, flip, colour noise, brightness: BGR uint8 -> (crop float32 BGR, crop labels)."""
-    import cv2
-
-    if cfg.augment:
-        s = rng.uniform(*cfg.scale)
-        h, w = lab.shape
-        size = (max(1, round(w * s)), max(1, round(h * s)))
-        img = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
-        lab = cv2.resize(lab, size, interpolation=cv2.INTER_NEAREST)
-    ch, cw = crop
-    ph, pw = max(0, ch - lab.shape[0]), max(0, cw - lab.shape[1])
-    if ph or pw:
-        img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        lab = cv2.copyMakeBorder(lab, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=IGNORE)
-    y = int(rng.integers(0, lab.shape[0] - ch + 1))
-    x = int(rng.integers(0, lab.shape[1] - cw + 1))
-    img, lab = img[y:y + ch, x:x + cw], lab[y:y + ch, x:x + cw]
-    out = img.astype(np.float32)
-    if cfg.augment:
-        if rng.random() < 0.5:
-            out, lab = out[:, ::-1], lab[:, ::-1]
-        jittered = out * rng.uniform(1 - cfg.brightness, 1 + cfg.brightness) + rng.normal(0, cfg.color_noise, 3)
-        out = np.clip(jittered, 0, 255).astype(np.float32)
-    return out, np.ascontiguousarray(lab)
-
-
-def to_tensor(bgr: np.ndarray) -> Tensor:
-    """HxWx3 BGR (uint8 or float on 0..255) -> 3xHxW RGB float normalised with ImageNet mean/std."""
-    rgb = bgr[:, :, ::-1].astype(np.float32) / 255.0
-    x = (rgb - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
-
-
-class AugmentedSet(torch.utils.data.Dataset):
-    """Items are (sample index, augmentation seed): the draw depends on the seed alone."""
-
-    def __init__(self, samples: Sequence[Sample], fmt: str, num_classes: int, cfg: TrainConfig) -> None:
-        self.samples, self.fmt, self.num_classes, self.cfg = list(samples), fmt, num_classes, cfg
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, item: Tuple[int, Tuple[int, ...]]) -> Tuple[Tensor, Tensor]:
-        index, seed = item
-        img, lab = read_pair(self.samples[index], self.fmt, self.num_classes)
-        img, lab = augment(img, lab, self.cfg.crop, np.random.default_rng(list(seed)), self.cfg)
-        return to_tensor(img), torch.from_numpy(lab.astype(np.int64))
-
-
-class BatchPlan(torch.utils.data.Sampler):
-    """Batches for iterations ``start..stop-1``: a stream of per-epoch permutations, each seeded
-    by (seed, epoch), cut into batches; batch ``k`` is the same whatever iteration a run starts at."""
-
-    def __init__(self, n: int, batch: int, seed: int, start: int, stop: int) -> None:
-        self.n, self.batch, self.seed, self.start, self.stop = n, batch, seed, start, stop
-        self._perms: Dict[int, np.ndarray] = {}
-
-    def _index(self, position: int) -> int:
-        epoch, k = divmod(position, self.n)
-        if epoch not in self._perms:
-            self._perms = {epoch: np.random.default_rng([self.seed, 1, epoch]).permutation(self.n)}
-        return int(self._perms[epoch][k])
-
-    def __iter__(self) -> Iterator[List[Tuple[int, Tuple[int, ...]]]]:
-        for it in range(self.start, self.stop):
-            yield [(self._index(it * self.batch + j), (self.seed, 2, it, j)) for j in range(self.batch)]
-
-    def __len__(self) -> int:
-        return self.stop - self.start
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,25 +380,26 @@ def _tensorboard(out: Path):  # noqa: ANN202
 # The loop
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, stop_at: Optional[int] = None, console=None) -> TrainResult:  # noqa: ANN001
+def train(cfg: TrainConfig, *, resume: bool = False, stop_at: Optional[int] = None, progress: Optional[Progress] = None,
+          log: Optional[Callable[[str], None]] = None) -> TrainResult:
     """Train (or fine-tune) per ``cfg``; with ``resume`` continue the run in ``cfg.out`` exactly.
 
     ``stop_at`` ends the call after that many iterations (a checkpoint is written there) without
-    changing the schedule: a later ``resume=True`` call continues as if never stopped.
+    changing the schedule: a later ``resume=True`` call continues as if never stopped. ``progress``
+    gets the data checks and the iterations (loss and learning rate in the task text); ``log`` the
+    lines worth reading (validation results, resume point).
     """
-    from rich.console import Console
-
-    console = console or Console(stderr=True)
+    say = log or (lambda _m: None)
     cfg.check()
     device = resolve_device(cfg.device)  # before the data is read: a missing GPU fails at once
     names = class_names(cfg.data, cfg.format, cfg.train_split)
     num_classes = len(names)
-    train_split = load_split(cfg.data, cfg.format, cfg.train_split, num_classes, required=True, console=console)
+    train_split = load_split(cfg.data, cfg.format, cfg.train_split, num_classes, required=True, progress=progress)
     assert train_split is not None
     check_crop(train_split, cfg.crop)
-    val_split = load_split(cfg.data, cfg.format, cfg.val_split, num_classes, required=False, console=console)
+    val_split = load_split(cfg.data, cfg.format, cfg.val_split, num_classes, required=False, progress=progress)
     if val_split is None:
-        console.print(f"no '{cfg.val_split}' split under {cfg.data}: no validation passes.")
+        say(f"no '{cfg.val_split}' split under {cfg.data}: no validation passes.")
 
     per_epoch = math.ceil(len(train_split.samples) / cfg.batch)
     total = cfg.iters if cfg.iters is not None else per_epoch * (cfg.epochs if cfg.epochs is not None else 1000)
@@ -532,26 +413,25 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_at: Optional[int] = No
         if (out / "log.csv").is_file():
             _kept_rows(out / "log.csv", int(saved["iteration"]))  # a damaged log fails before any work
 
-    model = build_for_training(cfg, num_classes, console.print).to(device)
+    model = build_for_training(cfg, num_classes, say).to(device)
     optimizer = torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum)
     start, best = 0, None
     if saved is not None:
         _restore(state_path, saved, model, optimizer)
         start, best = int(saved["iteration"]), saved["best_miou"]
-        console.print(f"resuming {out} at iteration {start} of {total}")
+        say(f"resuming {out} at iteration {start} of {total}")
     from fastscnn_edge.fileio import atomic_write_text
 
     atomic_write_text(out / "train_config.json", json.dumps(config, indent=2) + "\n")
     stop = min(total, stop_at) if stop_at is not None else total
     return _loop(cfg, config, model, optimizer, train_split, val_split, names, device, start, stop, val_every,
-                 best, console)
+                 best, progress, say)
 
 
 def _loop(cfg: TrainConfig, config: Dict[str, object], model: nn.Module, optimizer: torch.optim.Optimizer,
           train_split: DataSplit, val_split: Optional[DataSplit], names: List[str], device: torch.device,
-          start: int, stop: int, val_every: int, best: Optional[float], console) -> TrainResult:  # noqa: ANN001
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+          start: int, stop: int, val_every: int, best: Optional[float], progress: Optional[Progress],
+          say: Callable[[str], None]) -> TrainResult:
     out = Path(cfg.out)
     total = int(config["total_iters"])  # type: ignore[call-overload]
     per_epoch = math.ceil(len(train_split.samples) / cfg.batch)
@@ -565,42 +445,39 @@ def _loop(cfg: TrainConfig, config: Dict[str, object], model: nn.Module, optimiz
     t0 = time.perf_counter()
     saved_at = start
     model.train()
-    columns = [TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.5f}"), TimeRemainingColumn()]
     try:
-        with Progress(*columns, console=console) as bar:
-            task = bar.add_task("training", total=total, completed=start, loss=float("nan"), lr=cfg.lr)
-            for it, (x, y) in zip(range(start, stop), loader):
-                lr = poly_lr(cfg.lr, it, total, cfg.power)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                loss, main = seg_loss(model(x.to(device)), y.to(device), cfg.aux_weight)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                done = it + 1
-                result.losses.append(loss.item())
-                row: Dict[str, object] = {"iteration": done, "epoch": f"{done / per_epoch:.3f}", "loss": f"{loss.item():.6f}",
-                                          "loss_main": f"{main.item():.6f}", "lr": f"{lr:.8f}",
-                                          "seconds": f"{time.perf_counter() - t0:.2f}", "val_miou": ""}
-                if val_split is not None and (done % val_every == 0 or done == total):
-                    miou, _ = validate(model, val_split, cfg.format, len(names), device)
-                    row["val_miou"], result.val_miou = f"{miou:.6f}", miou
-                    if best is None or miou > best:
-                        best = result.best_miou = miou
-                        _save_checkpoint(model, out / "best.pt", names, {"iteration": done, "val_miou": miou})
-                    console.print(f"iteration {done}: val mIoU {100 * miou:.2f} % (best {100 * best:.2f} %)")
-                log.write(row)
-                if tb is not None:
-                    tb.add_scalar("loss", loss.item(), done)
-                    tb.add_scalar("lr", lr, done)
-                if done % cfg.ckpt_every == 0 or done == stop:
-                    extra = {"iteration": done, "total_iters": total, "val_miou": result.val_miou}
-                    _save_checkpoint(model, out / "checkpoint.pt", names, extra)
-                    _save_state(out / "train_state.pt", model, optimizer, done, config, best)
-                    saved_at = done
-                result.iterations = done
-                bar.update(task, completed=done, loss=loss.item(), lr=lr)
+        report(progress, "training", start, total)
+        for it, (x, y) in zip(range(start, stop), loader):
+            lr = poly_lr(cfg.lr, it, total, cfg.power)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss, main = seg_loss(model(x.to(device)), y.to(device), cfg.aux_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            done = it + 1
+            result.losses.append(loss.item())
+            row: Dict[str, object] = {"iteration": done, "epoch": f"{done / per_epoch:.3f}", "loss": f"{loss.item():.6f}",
+                                      "loss_main": f"{main.item():.6f}", "lr": f"{lr:.8f}",
+                                      "seconds": f"{time.perf_counter() - t0:.2f}", "val_miou": ""}
+            if val_split is not None and (done % val_every == 0 or done == total):
+                miou, _ = validate(model, val_split, cfg.format, len(names), device)
+                row["val_miou"], result.val_miou = f"{miou:.6f}", miou
+                if best is None or miou > best:
+                    best = result.best_miou = miou
+                    _save_checkpoint(model, out / "best.pt", names, {"iteration": done, "val_miou": miou})
+                say(f"iteration {done}: val mIoU {100 * miou:.2f} % (best {100 * best:.2f} %)")
+            log.write(row)
+            if tb is not None:
+                tb.add_scalar("loss", loss.item(), done)
+                tb.add_scalar("lr", lr, done)
+            if done % cfg.ckpt_every == 0 or done == stop:
+                extra = {"iteration": done, "total_iters": total, "val_miou": result.val_miou}
+                _save_checkpoint(model, out / "checkpoint.pt", names, extra)
+                _save_state(out / "train_state.pt", model, optimizer, done, config, best)
+                saved_at = done
+            result.iterations = done
+            report(progress, f"training: loss {loss.item():.4f}, lr {lr:.5f}", done, total)
     except KeyboardInterrupt as exc:
         from fastscnn_edge.errors import Interrupted, Terminated, signal_words
 

@@ -68,7 +68,7 @@ def data(tmp_path) -> Path:
 
 
 def _quiet(**kw: object) -> Dict[str, object]:
-    return {"progress": False, **kw}
+    return {"progress": None, **kw}
 
 
 def test_eval_equals_the_official_evaluation_of_the_same_predictions(models, data, tmp_path, monkeypatch):
@@ -80,7 +80,7 @@ def test_eval_equals_the_official_evaluation_of_the_same_predictions(models, dat
     scored = [v for v in result["class_iou"].values() if v is not None]  # type: ignore[union-attr]
     assert sum(v > 0 for v in scored) >= 3  # the model really predicts several classes
 
-    predict(models["a"], [str(data / "leftImg8bit" / "val")], tmp_path / "results", "cityscapes-labelids", progress=False)
+    predict(models["a"], [str(data / "leftImg8bit" / "val")], tmp_path / "results", "cityscapes-labelids")
     ev, args = official_args(monkeypatch, tmp_path / "results")
     gts = sorted(str(p) for p in (data / "gtFine" / "val").glob("*/*_gtFine_labelIds.png"))
     ref = ev.evaluateImgLists([ev.getPrediction(args, g) for g in gts], gts, args)

@@ -69,7 +69,6 @@ def _write_video(path: Path, frames: int, size: Tuple[int, int] = (240, 320)) ->
 def lab(tmp_path_factory):  # noqa: ANN001, ANN201
     import io
 
-    from rich.console import Console
 
     from fastscnn_edge.export import ExportSpec, export_onnx
     from fastscnn_edge.metadata import read_onnx_meta
@@ -85,8 +84,7 @@ def lab(tmp_path_factory):  # noqa: ANN001, ANN201
     onnx_path = export_onnx(ExportSpec(res=RES, output=root / "m.onnx"), model=model, checkpoint=good).path
     data = _write_folder_dataset(root / "data")
     run = root / "run"
-    train(TrainConfig(data=data, out=run, format="folder", crop=RES, batch=2, iters=2, ckpt_every=1),
-          console=Console(file=io.StringIO()))
+    train(TrainConfig(data=data, out=run, format="folder", crop=RES, batch=2, iters=2, ckpt_every=1))
     meta = json.loads(json.dumps(read_onnx_meta(onnx_path).to_json()))
     sidecar = Sidecar(tensorrt_version="10.3.0.30", gpu_name="Orin", compute_capability=(8, 7), precision="fp16",
                       io=[TensorInfo("input", "input", [1, 3, 64, 128], "float32"),

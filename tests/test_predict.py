@@ -66,7 +66,7 @@ def test_official_evaluation_finds_every_labelid_prediction(model, runner, tmp_p
 
     gts = write_cityscapes(tmp_path / "cs")
     out = tmp_path / "results"
-    result = predict(model, [str(tmp_path / "cs" / "leftImg8bit" / "val")], out, "cityscapes-labelids", progress=False)
+    result = predict(model, [str(tmp_path / "cs" / "leftImg8bit" / "val")], out, "cityscapes-labelids")
     assert result.images == 3 and len(result.outputs) == 3
     ev, args = official_args(monkeypatch, out)
     for gt, (city, name) in zip(gts, CITY_FRAMES):
@@ -83,7 +83,7 @@ def test_any_input_size_comes_back_at_its_size(model, tmp_path):
     img = _image(tmp_path / "in" / "odd.jpg", size=(100, 150))
     for fmt in ("trainids", "color", "overlay"):
         out = tmp_path / fmt
-        result = predict(model, [str(img)], out, fmt, progress=False)
+        result = predict(model, [str(img)], out, fmt)
         written = cv2.imread(str(result.outputs[0]), cv2.IMREAD_UNCHANGED)
         assert result.outputs == [out / "odd.png"]
         if fmt == "trainids":
@@ -100,20 +100,20 @@ def test_any_input_size_comes_back_at_its_size(model, tmp_path):
 
 def test_video_in_video_out(model, tmp_path):
     video = _video(tmp_path / "clip.mp4", frames=5)
-    result = predict(model, [str(video)], tmp_path / "out", "color", progress=False)
+    result = predict(model, [str(video)], tmp_path / "out", "color")
     target = tmp_path / "out" / "clip.mp4"
     assert result.outputs == [target] and result.frames == 5 and result.video_fps[str(target)] > 0
     frames = _read_video(target)
     assert len(frames) == 5 and frames[0].shape == (72, 96, 3)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["clip.mp4"]  # no temporary left behind
-    capped = predict(model, [str(video)], tmp_path / "capped", "overlay", max_frames=2, progress=False)
+    capped = predict(model, [str(video)], tmp_path / "capped", "overlay", max_frames=2)
     assert capped.frames == 2 and len(_read_video(capped.outputs[0])) == 2
 
 
 def test_video_needs_a_colour_format(model, tmp_path):
     video = _video(tmp_path / "clip.mp4", frames=1)
     with pytest.raises(UserError, match="use --format color or overlay"):
-        predict(model, [str(video)], tmp_path / "out", "trainids", progress=False)
+        predict(model, [str(video)], tmp_path / "out", "trainids")
     assert not (tmp_path / "out").exists()
 
 
@@ -121,7 +121,7 @@ def test_corrupt_video_is_a_user_error_and_writes_nothing(model, tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(UserError, match="bad.mp4"):
-        predict(model, [str(bad)], tmp_path / "out", "color", progress=False)
+        predict(model, [str(bad)], tmp_path / "out", "color")
     assert not any((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
 
 
@@ -129,12 +129,12 @@ def test_corrupt_image_is_skipped_and_counted(model, tmp_path):
     _image(tmp_path / "in" / "good.png")
     (tmp_path / "in" / "broken.png").write_bytes(b"junk")
     warnings: List[str] = []
-    result = predict(model, [str(tmp_path / "in")], tmp_path / "out", "trainids", progress=False, warn=warnings.append)
+    result = predict(model, [str(tmp_path / "in")], tmp_path / "out", "trainids", warn=warnings.append)
     assert result.images == 1 and result.skipped == [str(tmp_path / "in" / "broken.png")]
     assert len(warnings) == 1 and "broken.png" in warnings[0]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
     with pytest.raises(UserError, match="nothing was written"):
-        predict(model, [str(tmp_path / "in" / "broken.png")], tmp_path / "out2", progress=False, warn=warnings.append)
+        predict(model, [str(tmp_path / "in" / "broken.png")], tmp_path / "out2", warn=warnings.append)
 
 
 def test_bad_inputs(tmp_path):
@@ -157,7 +157,7 @@ def test_bad_inputs(tmp_path):
 def test_output_folder_inside_the_input_folder_is_not_read_back(model, tmp_path):
     _image(tmp_path / "in" / "a.png")
     for _ in range(2):
-        result = predict(model, [str(tmp_path / "in")], tmp_path / "in" / "pred", "color", progress=False)
+        result = predict(model, [str(tmp_path / "in")], tmp_path / "in" / "pred", "color")
         assert result.outputs == [tmp_path / "in" / "pred" / "a.png"]
 
 
@@ -173,13 +173,13 @@ def test_palette_is_fixed_per_class_count():
 def test_refuses_to_overwrite_its_input(model, tmp_path):
     img = _image(tmp_path / "x.png")
     with pytest.raises(UserError, match="would overwrite it"):
-        predict(model, [str(img)], tmp_path, "trainids", progress=False)
+        predict(model, [str(img)], tmp_path, "trainids")
     assert cv2.imread(str(img)).shape == (100, 150, 3)
 
 
 def test_missing_camera_is_a_user_error(model, tmp_path):
     with pytest.raises(UserError, match="cannot open camera 97"):
-        predict(model, ["97"], tmp_path / "out", "color", progress=False)
+        predict(model, ["97"], tmp_path / "out", "color")
 
 
 def test_predict_cli(model, tmp_path, capsys):

@@ -70,7 +70,7 @@ def test_file_url_with_good_hash(tmp_path):
     src = tmp_path / "src" / "w.pth"
     src.parent.mkdir()
     src.write_bytes(PAYLOAD)
-    out = registry.download(src.as_uri(), tmp_path / "dl", sha256=_sha(PAYLOAD), progress=False)
+    out = registry.download(src.as_uri(), tmp_path / "dl", sha256=_sha(PAYLOAD))
     assert out == tmp_path / "dl" / "w.pth" and out.read_bytes() == PAYLOAD
     assert _leftovers(tmp_path / "dl") == ["w.pth"]
 
@@ -78,17 +78,20 @@ def test_file_url_with_good_hash(tmp_path):
 def test_http_download_good_hash_and_skip_when_present(tmp_path, server):
     root, base = server
     (root / "w.pth").write_bytes(PAYLOAD)
-    out = registry.download(f"{base}/w.pth", tmp_path / "dl", sha256=_sha(PAYLOAD), progress=True)
+    seen = []
+    out = registry.download(f"{base}/w.pth", tmp_path / "dl", sha256=_sha(PAYLOAD),
+                            progress=lambda task, done, total: seen.append((task, done, total)))
+    assert seen and seen[-1] == ("downloading w.pth", len(PAYLOAD), len(PAYLOAD))
     assert out.read_bytes() == PAYLOAD
     (root / "w.pth").unlink()  # a verified file already there is not fetched again
-    assert registry.download(f"{base}/w.pth", tmp_path / "dl", sha256=_sha(PAYLOAD), progress=False) == out
+    assert registry.download(f"{base}/w.pth", tmp_path / "dl", sha256=_sha(PAYLOAD)) == out
 
 
 def test_bad_hash_is_refused_and_nothing_is_left(tmp_path, server):
     root, base = server
     (root / "w.pth").write_bytes(PAYLOAD)
     with pytest.raises(UserError) as exc:
-        registry.download(f"{base}/w.pth", tmp_path / "dl", sha256="0" * 64, progress=False)
+        registry.download(f"{base}/w.pth", tmp_path / "dl", sha256="0" * 64)
     assert "refused" in _one_line(exc)
     assert _leftovers(tmp_path / "dl") == []
 
@@ -99,9 +102,9 @@ def test_file_name_hash_prefix_is_checked(tmp_path, server):
     bad = "model_20210630-0cec9937.pth"
     (root / good).write_bytes(PAYLOAD)
     (root / bad).write_bytes(PAYLOAD)
-    assert registry.download(f"{base}/{good}", tmp_path / "dl", progress=False).name == good
+    assert registry.download(f"{base}/{good}", tmp_path / "dl").name == good
     with pytest.raises(UserError) as exc:
-        registry.download(f"{base}/{bad}", tmp_path / "dl", progress=False)
+        registry.download(f"{base}/{bad}", tmp_path / "dl")
     assert "does not start with 0cec9937" in _one_line(exc)
     assert _leftovers(tmp_path / "dl") == [good]
 
@@ -109,13 +112,13 @@ def test_file_name_hash_prefix_is_checked(tmp_path, server):
 def test_404_and_unreachable_give_one_line(tmp_path, server):
     _, base = server
     with pytest.raises(UserError) as exc:
-        registry.download(f"{base}/missing.pth", tmp_path / "dl", progress=False)
+        registry.download(f"{base}/missing.pth", tmp_path / "dl")
     assert "HTTP 404" in _one_line(exc)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(UserError) as exc:
-        registry.download(f"http://127.0.0.1:{port}/w.pth", tmp_path / "dl", progress=False)
+        registry.download(f"http://127.0.0.1:{port}/w.pth", tmp_path / "dl")
     assert "cannot reach" in _one_line(exc)
     assert _leftovers(tmp_path / "dl") == []
 
@@ -128,7 +131,7 @@ def test_registry_name_downloads_into_the_env_folder(tmp_path, server, monkeypat
                                    num_classes=19, miou=1.0, licence="test", notes="", sha256=_sha(PAYLOAD))
     monkeypatch.setitem(registry.REGISTRY, "local", entry)
     monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(tmp_path / "envdir"))
-    assert registry.download("local", progress=False) == tmp_path / "envdir" / name
+    assert registry.download("local") == tmp_path / "envdir" / name
 
 
 def test_weights_cli_list_and_download(tmp_path, server):

@@ -1,6 +1,5 @@
 """Training: the loss falls, a tiny set is fitted, resume is exact, bad data fails before training."""
 
-import io
 import shutil
 
 import cv2
@@ -11,8 +10,8 @@ import torch
 from fastscnn_edge import checkpoint
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.synth import generate, scene_paths
-from fastscnn_edge.train import (TrainConfig, augment, load_split, param_groups, poly_lr, seg_loss, train,
-                                 validate)
+from fastscnn_edge.train import TrainConfig, param_groups, poly_lr, seg_loss, train, validate
+from fastscnn_edge.train_data import augment, load_split
 
 SIZE = (64, 128)
 
@@ -28,14 +27,8 @@ def _cfg(data, out, **kw) -> TrainConfig:  # noqa: ANN001
     return TrainConfig(**base)
 
 
-def _quiet():  # noqa: ANN202
-    from rich.console import Console
-
-    return Console(file=io.StringIO(), width=200)
-
-
 def test_loss_falls(scenes, tmp_path):  # noqa: ANN001
-    r = train(_cfg(scenes, tmp_path, iters=30, val_every=30), console=_quiet())
+    r = train(_cfg(scenes, tmp_path, iters=30, val_every=30))
     first, last = np.mean(r.losses[:5]), np.mean(r.losses[-5:])
     assert last < 0.6 * first, (first, last)
     assert r.val_miou is not None and 0 <= r.val_miou <= 1
@@ -47,7 +40,7 @@ def test_loss_falls(scenes, tmp_path):  # noqa: ANN001
 
 def test_tiny_set_is_fitted_to_a_high_training_miou(tmp_path):  # noqa: ANN001
     data = generate(tmp_path / "data", 2, 0, SIZE, seed=0)
-    r = train(_cfg(data, tmp_path / "run", iters=150, lr=0.15, augment=False, ckpt_every=1000), console=_quiet())
+    r = train(_cfg(data, tmp_path / "run", iters=150, lr=0.15, augment=False, ckpt_every=1000))
     model = checkpoint.load(r.checkpoint).build_model()
     miou, ious = validate(model, load_split(data, "cityscapes", "train", 19, required=True), "cityscapes", 19,
                           torch.device("cpu"))
@@ -56,10 +49,10 @@ def test_tiny_set_is_fitted_to_a_high_training_miou(tmp_path):  # noqa: ANN001
 
 
 def test_resume_reproduces_an_uninterrupted_run(scenes, tmp_path):  # noqa: ANN001
-    straight = train(_cfg(scenes, tmp_path / "a", val_every=4), console=_quiet())
-    half = train(_cfg(scenes, tmp_path / "b", val_every=4), stop_at=5, console=_quiet())
+    straight = train(_cfg(scenes, tmp_path / "a", val_every=4))
+    half = train(_cfg(scenes, tmp_path / "b", val_every=4), stop_at=5)
     assert half.iterations == 5 and (tmp_path / "b" / "train_state.pt").is_file()
-    resumed = train(_cfg(scenes, tmp_path / "b", val_every=4), resume=True, console=_quiet())
+    resumed = train(_cfg(scenes, tmp_path / "b", val_every=4), resume=True)
     assert resumed.iterations == straight.iterations == 10
     assert resumed.losses == straight.losses[5:]
     a = torch.load(tmp_path / "a" / "train_state.pt", weights_only=True)
@@ -73,21 +66,23 @@ def test_resume_reproduces_an_uninterrupted_run(scenes, tmp_path):  # noqa: ANN0
 
 
 def test_resume_refuses_other_settings_and_a_missing_state(scenes, tmp_path):  # noqa: ANN001
-    train(_cfg(scenes, tmp_path, iters=4), stop_at=2, console=_quiet())
+    train(_cfg(scenes, tmp_path, iters=4), stop_at=2)
     with pytest.raises(UserError, match="other settings"):
-        train(_cfg(scenes, tmp_path, iters=4, lr=0.01), resume=True, console=_quiet())
+        train(_cfg(scenes, tmp_path, iters=4, lr=0.01), resume=True)
     with pytest.raises(UserError, match="no training state"):
-        train(_cfg(scenes, tmp_path / "new", iters=4), resume=True, console=_quiet())
+        train(_cfg(scenes, tmp_path / "new", iters=4), resume=True)
 
 
 def test_fine_tune_to_another_class_count_keeps_the_backbone(scenes, tmp_path):  # noqa: ANN001
-    train(_cfg(scenes, tmp_path / "city", iters=2), console=_quiet())
+    train(_cfg(scenes, tmp_path / "city", iters=2))
     folder = generate(tmp_path / "folder", 2, 0, SIZE, seed=1, format="folder")
-    console = _quiet()
+    said = []
+    steps = []
     r = train(_cfg(folder, tmp_path / "ft", format="folder", iters=1, lr=1e-12,
                    weights=tmp_path / "city" / "checkpoint.pt"),
-              console=console)
-    assert "classifier re-initialised for 8 classes (was 19)" in console.file.getvalue()
+              log=said.append, progress=lambda task, done, total: steps.append((task.split(":")[0], done, total)))
+    assert any("classifier re-initialised for 8 classes (was 19)" in m for m in said)
+    assert ("checking train pairs", 2, 2) in steps and steps[-1] == ("training", 1, 1)
     before, after = checkpoint.load(tmp_path / "city" / "checkpoint.pt"), checkpoint.load(r.checkpoint)
     assert after.num_classes == 8 and after.class_names[0] == "road"
     assert after.state_dict["classifier.conv.weight"].shape[0] == 8
@@ -95,7 +90,7 @@ def test_fine_tune_to_another_class_count_keeps_the_backbone(scenes, tmp_path): 
     assert torch.allclose(before.state_dict[key], after.state_dict[key], atol=1e-9)
     with pytest.raises(UserError, match="--arch tramac"):
         train(_cfg(folder, tmp_path / "x", format="folder", weights=tmp_path / "city" / "checkpoint.pt", arch="tramac"),
-              console=_quiet())
+              )
 
 
 def test_weight_decay_skips_depthwise_convs_bn_and_biases():
@@ -131,7 +126,7 @@ def test_missing_mask_is_refused_before_training(scenes, tmp_path):  # noqa: ANN
     data = _copy(scenes, tmp_path)
     scene_paths(data, "train", 3)[1].unlink()
     with pytest.raises(UserError, match="1 train image.*no mask.*synthtown_000000_000003"):
-        train(_cfg(data, tmp_path / "out"), console=_quiet())
+        train(_cfg(data, tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
@@ -140,7 +135,7 @@ def test_mismatched_mask_size_is_refused(scenes, tmp_path):  # noqa: ANN001
     lab_path = scene_paths(data, "train", 2)[1]
     cv2.imwrite(str(lab_path), np.zeros((32, 64), np.uint8))
     with pytest.raises(UserError, match="32x64 but its image"):
-        train(_cfg(data, tmp_path / "out"), console=_quiet())
+        train(_cfg(data, tmp_path / "out"))
 
 
 def test_label_outside_the_class_range_is_refused(tmp_path):  # noqa: ANN001
@@ -150,12 +145,12 @@ def test_label_outside_the_class_range_is_refused(tmp_path):  # noqa: ANN001
     lab[0, 0] = 9
     cv2.imwrite(str(mask), lab)
     with pytest.raises(UserError, match="holds class 9, but there are 8 classes"):
-        train(_cfg(data, tmp_path / "out", format="folder"), console=_quiet())
+        train(_cfg(data, tmp_path / "out", format="folder"))
 
 
 def test_crop_larger_than_the_images_names_the_image(scenes, tmp_path):  # noqa: ANN001
     with pytest.raises(UserError, match=r"crop 96x128 is larger than image .*synthtown_000000_000000.*\(64x128\)"):
-        train(_cfg(scenes, tmp_path, crop=(96, 128)), console=_quiet())
+        train(_cfg(scenes, tmp_path, crop=(96, 128)))
 
 
 def test_cli_trains_and_reports_errors_in_one_line(scenes, tmp_path, capsys):  # noqa: ANN001
@@ -182,8 +177,8 @@ def test_cli_trains_and_reports_errors_in_one_line(scenes, tmp_path, capsys):  #
 
 
 def test_batches_do_not_depend_on_the_worker_count(scenes, tmp_path):  # noqa: ANN001
-    inline = train(_cfg(scenes, tmp_path / "w0", iters=3, workers=0), console=_quiet())
-    workers = train(_cfg(scenes, tmp_path / "w2", iters=3, workers=2), console=_quiet())
+    inline = train(_cfg(scenes, tmp_path / "w0", iters=3, workers=0))
+    workers = train(_cfg(scenes, tmp_path / "w2", iters=3, workers=2))
     assert inline.losses == workers.losses
 
 

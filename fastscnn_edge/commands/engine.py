@@ -54,9 +54,13 @@ def build_engine_cmd(
     precisions = [precision or default_precision(a.onnx_kind) for a in artifacts]
     for a, prec in zip(artifacts, precisions):  # check every input before building the first one
         prepare(a, output, prec, per_file_res, target, dla, workspace, calib, runtime=runtime, compute_capabilities=ccs)
+    from fastscnn_edge.commands.progress import bar
+
     for a, prec in zip(artifacts, precisions):
-        result = build_engine(a, output, prec, per_file_res, target, dla, workspace, timing_cache, calib,
-                              runtime=runtime, compute_capabilities=ccs, log=lambda m: typer.echo(m, err=True))
+        with bar(transient=True) as progress:
+            result = build_engine(a, output, prec, per_file_res, target, dla, workspace, timing_cache, calib,
+                                  runtime=runtime, compute_capabilities=ccs, log=lambda m: typer.echo(m, err=True),
+                                  progress=progress)
         typer.echo(result.summary())
 
 

@@ -27,7 +27,11 @@ def eval_cmd(
     from fastscnn_edge.evaluate import eval_tables, evaluate
 
     _check_json(json_out)
-    result = evaluate(artifact, data, data_format, split, limit, _res(res), backend, device=device, threads=threads)
+    from fastscnn_edge.commands.progress import bar
+
+    with bar() as progress:
+        result = evaluate(artifact, data, data_format, split, limit, _res(res), backend, device=device, threads=threads,
+                          progress=progress)
     _print(eval_tables(result))
     _save(json_out, result)
     skipped = result["skipped"]
@@ -56,8 +60,11 @@ def compare_cmd(
     from fastscnn_edge.evaluate import compare, compare_tables
 
     _check_json(json_out)
-    result = compare(a, b, data, random, _res(res), format=data_format, split=split, limit=limit,
-                     backend_a=backend_a, backend_b=backend_b, device=device, threads=threads)
+    from fastscnn_edge.commands.progress import bar
+
+    with bar() as progress:
+        result = compare(a, b, data, random, _res(res), format=data_format, split=split, limit=limit,
+                         backend_a=backend_a, backend_b=backend_b, device=device, threads=threads, progress=progress)
     _print(compare_tables(result))
     _save(json_out, result)
     line = f"compared {result['frames']} frames: pixel agreement {100 * float(result['pixel_agreement']):.3f} %"  # type: ignore[arg-type]

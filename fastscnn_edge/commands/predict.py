@@ -29,8 +29,12 @@ def predict_cmd(
 
     if out_format not in OUTPUT_FORMATS:  # before loading the model
         raise UserError(f"unknown output format {out_format!r}.", fix=f"use one of: {', '.join(OUTPUT_FORMATS)}.")
-    result = predict(artifact, inputs, out, out_format, backend=backend, device=device,
-                     res=parse_resolution(res) if res else None, threads=threads, max_frames=max_frames)
+    from fastscnn_edge.commands.progress import bar
+
+    with bar() as progress:
+        result = predict(artifact, inputs, out, out_format, backend=backend, device=device,
+                         res=parse_resolution(res) if res else None, threads=threads, max_frames=max_frames,
+                         progress=progress)
     parts = [f"{result.images} image(s)"] + ([f"{result.frames} video frame(s)"] if result.frames else [])
     if result.skipped:
         parts.append(f"{len(result.skipped)} unreadable skipped")

@@ -41,7 +41,10 @@ def train_cmd(
                       augment=not no_augment, val_every=val_every, ckpt_every=ckpt_every, workers=workers,
                       seed=seed, device=device)
     cfg.check()
-    result = train(cfg, resume=resume)
+    from fastscnn_edge.commands.progress import bar
+
+    with bar(transient=True) as progress:
+        result = train(cfg, resume=resume, progress=progress, log=lambda m: typer.echo(m, err=True))
     val = f", val mIoU {100 * result.val_miou:.2f} % (best {100 * (result.best_miou or 0):.2f} %)" \
         if result.val_miou is not None else ""
     typer.echo(f"trained {result.iterations}/{result.total_iters} iterations in {result.seconds:.0f} s{val}: "

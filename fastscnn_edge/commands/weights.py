@@ -84,7 +84,10 @@ def download_cmd(
     layout = source or (entry.source if entry else None)
     if do_import and layout is None:
         raise UserError("--import of a URL needs the layout.", fix="add --from tramac or --from mmseg.")
-    path = download(name, dest, sha256=sha256)
+    from fastscnn_edge.commands.progress import bar
+
+    with bar(transient=True) as progress:
+        path = download(name, dest, sha256=sha256, progress=progress)
     typer.echo(f"{path}  {human_size(path.stat().st_size)}  verified")
     if not do_import:
         typer.echo(f"next: fastscnn-edge import-weights {path} --from {layout or 'tramac|mmseg'} "

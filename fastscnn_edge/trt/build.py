@@ -20,6 +20,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from fastscnn_edge.artifact import KIND_WORDS, Artifact, open_artifact
 from fastscnn_edge.errors import MissingDependency, UserError
+from fastscnn_edge.progress import Progress, report
 from fastscnn_edge.resolution import Resolution
 from fastscnn_edge.trt.capability import (PRECISIONS, ComputeCapability, Environment, Plan, choose_runtime, decide,
                                           resolve_target)
@@ -137,8 +138,10 @@ def build_engine(onnx: "Path | Artifact", out: Optional[Path] = None, precision:
                  res_list: Sequence[Resolution] = (), target: str = "auto", dla: Optional[int] = None,
                  workspace_gib: Optional[float] = None, timing_cache: Optional[Path] = None,
                  calib: Optional[Path] = None, *, runtime: str = "auto",
-                 compute_capabilities: Sequence[ComputeCapability] = (), log: Optional[Log] = None) -> BuildResult:
-    """Build one engine from ``onnx``; see the module doc for the order of checks. ``log`` gets warnings."""
+                 compute_capabilities: Sequence[ComputeCapability] = (), log: Optional[Log] = None,
+                 progress: Optional[Progress] = None) -> BuildResult:
+    """Build one engine from ``onnx``; see the module doc for the order of checks. ``log`` gets warnings,
+    ``progress`` the builder's phases."""
     from fastscnn_edge.machine import trt_runtime_available
 
     say = log or (lambda _m: None)
@@ -170,7 +173,7 @@ def build_engine(onnx: "Path | Artifact", out: Optional[Path] = None, precision:
             say(f"warning: {w}")
     _refuse_problems(pre)  # the detected TensorRT generation may add problems (e.g. uint8 labels on 8.x)
     source = _precision_onnx(pre, calib, say)
-    return _build(pre, source, workspace_gib, timing_cache)
+    return _build(pre, source, workspace_gib, timing_cache, progress)
 
 
 def _refuse_problems(pre: Prepared) -> None:
@@ -238,9 +241,8 @@ def _ctrl_c_cancels() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _build(pre: Prepared, source: Path, workspace_gib: Optional[float], timing_cache: Optional[Path]) -> BuildResult:
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+def _build(pre: Prepared, source: Path, workspace_gib: Optional[float], timing_cache: Optional[Path],
+           progress: Optional[Progress]) -> BuildResult:
     from fastscnn_edge.version import __version__
     from fastscnn_edge.fileio import atomic_path, atomic_write_bytes, sha256_file
     from fastscnn_edge.trt import api
@@ -254,14 +256,13 @@ def _build(pre: Prepared, source: Path, workspace_gib: Optional[float], timing_c
                            timing_cache=timing_cache, dla_core=pre.plan.dla_core, runtime=pre.runtime,
                            compute_capabilities=list(pre.plan.compute_capabilities))
     t0 = time.perf_counter()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  transient=True) as bar, _ctrl_c_cancels() as cancel:
-        task = bar.add_task(f"building {pre.out.name} (TensorRT picks kernels; minutes) ...", total=None)
+    report(progress, f"build: {pre.out.name} (TensorRT picks kernels; minutes)", 0, None)
 
-        def progress(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{phase[:60]}", completed=done, total=max(total, 1))
+    def phase(name: str, done: int, total: int) -> None:
+        report(progress, f"build: {name[:60]}", done, max(total, 1))
 
-        built = api.build_serialized(req, progress=progress, cancel=cancel)
+    with _ctrl_c_cancels() as cancel:
+        built = api.build_serialized(req, progress=phase, cancel=cancel)
     seconds = time.perf_counter() - t0
     with atomic_path(pre.out) as tmp:
         tmp.write_bytes(built.plan)
