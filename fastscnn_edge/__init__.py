@@ -1,10 +1,19 @@
 """fastscnn-edge: Fast-SCNN from a reference PyTorch model to a deployed, measured engine.
 
+The Python API (typed, documented in :mod:`fastscnn_edge.api`)::
+
+    import fastscnn_edge as fe
+    onnx = fe.export(resolutions=["256x512"])[0]
+    (result,) = fe.bench(onnx, iters=20, warmup=5)
+
 Importing this package is cheap: torch, onnxruntime, TensorRT and CUDA are imported lazily by
-the submodules that need them, so the runtime path works on a Jetson without torch.
+the functions that need them, so the runtime path works on a Jetson without torch.
 """
 
+from fastscnn_edge.api import bench, build_engine, evaluate, export, open_runner, predict, quantize
+from fastscnn_edge.errors import UserError
 from fastscnn_edge.resolution import PAPER_RESOLUTIONS, Resolution
 from fastscnn_edge.version import __version__
 
-__all__ = ["PAPER_RESOLUTIONS", "Resolution", "__version__"]
+__all__ = ["PAPER_RESOLUTIONS", "Resolution", "UserError", "__version__", "bench", "build_engine", "evaluate",
+           "export", "open_runner", "predict", "quantize"]

@@ -1,6 +1,6 @@
 """The benchmark's cases and results: what to time (``select_cases``), the options, one result per
-case, and ``benchmark`` (select, check, time each case with progress). How a case is timed on
-each backend: :mod:`fastscnn_edge.timing`.
+case. How a case is timed on each backend, and ``benchmark`` (time every case with progress):
+:mod:`fastscnn_edge.timing`.
 
 Protocol (the paper's, section 4.1): batch 1, ``warmup`` frames of burn-in, then ``iters``
 timed frames. Nothing is substituted: where what was asked for does not exist, the error names
@@ -302,11 +302,3 @@ def check_options(cases: Sequence[BenchCase], opts: BenchOptions) -> None:
 
 
 
-
-def benchmark(cases: Sequence[BenchCase], opts: BenchOptions, *, progress: Optional[Progress] = None) -> List[BenchResult]:
-    """Time every case in order (options checked against all of them first); ``progress`` gets
-    ``(case title, frames done, frames total)``."""
-    from fastscnn_edge.timing import run_case
-
-    check_options(cases, opts)
-    return [run_case(c, opts, progress=progress) for c in cases]

@@ -13,10 +13,12 @@ model; engines pass their TensorRT tensors. torch-free, onnx only inside ``onnx_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
+
+if TYPE_CHECKING:  # metadata calls this module; it reads a ModelMeta's fields, nothing more
+    from fastscnn_edge.metadata import ModelMeta
 
 Dim = Optional[int]
 ExpectedDim = Union[int, str]  # an int must match; "N" is any batch; "H", "W", "H/8", "W/8" must be dynamic

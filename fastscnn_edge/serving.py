@@ -335,7 +335,8 @@ def serve(artifacts: Sequence[str | Path], *, repo: Optional[Path] = None, force
     ``repo``: keep the repository there (default: a temporary one, removed afterwards). ``wait``
     replaces waiting for Ctrl-C (tests).
     """
-    from fastscnn_edge.triton import client_example, write_repository
+    from fastscnn_edge.triton import write_repository
+    from fastscnn_edge.triton_templates import client_example
 
     find_triton(env)  # a missing server or a busy port says so before anything is written
     for what, port in (("http", http_port), ("grpc", grpc_port), ("metrics", metrics_port)):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -277,3 +277,10 @@ def _threads_used(runner, opts: BenchOptions) -> Optional[int]:  # noqa: ANN001
         c = cpu_cores()
         return c.get("physical") or c.get("usable")
     return None
+
+
+def benchmark(cases: Sequence[BenchCase], opts: BenchOptions, *, progress: Optional[Progress] = None) -> List[BenchResult]:
+    """Time every case in order (options checked against all of them first); ``progress`` gets
+    ``(case title, frames done, frames total)``."""
+    check_options(cases, opts)
+    return [run_case(c, opts, progress=progress) for c in cases]

@@ -25,24 +25,19 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from fastscnn_edge.artifact import Artifact, open_artifact
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.triton_templates import TRITON_DTYPES
 
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 BACKENDS = ("auto", "python")
 KINDS = ("auto", "gpu", "cpu")
 PARAM_PREFIX = "fastscnn_edge."
 DEFAULT_MAX_BATCH = 8
 DEFAULT_QUEUE_DELAY_US = 2000
 
-# numpy dtype name -> Triton data type (model_config.proto DataType)
-TRITON_DTYPES = {
-    "bool": "TYPE_BOOL", "uint8": "TYPE_UINT8", "uint16": "TYPE_UINT16", "uint32": "TYPE_UINT32",
-    "uint64": "TYPE_UINT64", "int8": "TYPE_INT8", "int16": "TYPE_INT16", "int32": "TYPE_INT32",
-    "int64": "TYPE_INT64", "float16": "TYPE_FP16", "float32": "TYPE_FP32", "float64": "TYPE_FP64",
-}
 
 
 @dataclass
@@ -143,25 +138,20 @@ def parse_config(text: str):  # noqa: ANN201 - tritonclient.grpc.model_config_pb
 # reading artifacts
 
 
-def artifact_kind(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix in ENGINE_SUFFIXES:
-        return "engine"
-    raise UserError(f"{path} is neither an ONNX file nor a TensorRT engine (suffix {path.suffix or 'none'}).",
-                    fix=f"pass .onnx files from `fastscnn-edge export` or engines ({', '.join(ENGINE_SUFFIXES)}) "
-                        "from `fastscnn-edge build-engine`.")
+def describe_artifact(path: "str | Path | Artifact") -> ArtifactInfo:
+    """What the repository needs of an artifact, from its checked metadata (read once, never run);
+    UserError for a checkpoint, a file without metadata, or an engine without its sidecar."""
+    a = open_artifact(path)
+    if a.kind == "checkpoint":
+        raise UserError(f"{a.path} is a PyTorch checkpoint; Triton serves ONNX files and TensorRT engines.",
+                        fix=f"export it first: fastscnn-edge export --weights {a.path}")
+    if a.kind == "onnx":
+        return _describe_onnx(a)
+    return _describe_engine(a)
 
 
-def describe_artifact(path: str | Path) -> ArtifactInfo:
-    """Read an artifact's metadata (never its weights or plan); UserError where it has none."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p} does not exist.", fix="check the path (`fastscnn-edge export` writes ONNX files to artifacts/).")
-    if artifact_kind(p) == "onnx":
-        return _describe_onnx(p)
-    return _describe_engine(p)
+def _tensors(sigs: Sequence[Any]) -> List[Tensor]:
+    return [Tensor(t.name, t.dtype, [-1 if d is None else int(d) for d in t.shape]) for t in sigs]
 
 
 def _meta_parameters(meta: ModelMeta) -> Dict[str, str]:
@@ -178,74 +168,45 @@ def _meta_parameters(meta: ModelMeta) -> Dict[str, str]:
     return {k: v for k, v in values.items() if v not in ("", None)}
 
 
-def _describe_onnx(path: Path) -> ArtifactInfo:
-    import onnx
-
-    from fastscnn_edge.metadata import meta_from_proto
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
-        raise UserError(f"{path} is not a readable ONNX file ({type(exc).__name__}).",
-                        fix="pass a file written by `fastscnn-edge export`.") from None
-    meta = meta_from_proto(model, path)
-    inits = {i.name for i in model.graph.initializer}
-
-    def tensors(values) -> List[Tensor]:  # noqa: ANN001
-        out = []
-        for v in values:
-            if v.name in inits:
-                continue
-            tt = v.type.tensor_type
-            dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name
-            out.append(Tensor(v.name, dtype, [d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim]))
-        return out
-
+def _describe_onnx(a: Artifact) -> ArtifactInfo:
+    meta = a.meta
     params = _meta_parameters(meta)
-    params["source_file"] = path.name
-    outputs = tensors(model.graph.output)
+    params["source_file"] = a.path.name
+    outputs = _tensors(a.outputs)
     for t in outputs:  # a dynamic export leaves the class dimension unnamed; the metadata knows it
         if meta.head in ("prob", "logits") and len(t.shape) == 4 and t.shape[1] == -1:
             t.shape[1] = int(meta.num_classes)
-    return ArtifactInfo(path, "onnx", meta, tensors(model.graph.input), outputs,
-                        batch_cap=None, parameters=params)
+    return ArtifactInfo(a.path, "onnx", meta, _tensors(a.inputs), outputs, batch_cap=None, parameters=params)
 
 
-def _describe_engine(path: Path) -> ArtifactInfo:
-    import json
+def _describe_engine(a: Artifact) -> ArtifactInfo:
+    from fastscnn_edge.paths import sidecar_path
 
-    from fastscnn_edge.trt.sidecar import read_sidecar, sidecar_path
-
-    sc = read_sidecar(path)
+    sc = a.sidecar
     if sc is None:
-        raise UserError(f"{path} has no sidecar {sidecar_path(path).name}: its inputs, outputs, classes and the "
+        raise UserError(f"{a.path} has no sidecar {sidecar_path(a.path).name}: its inputs, outputs, classes and the "
                         "TensorRT/GPU it was built for are unknown.",
                         fix="build it with `fastscnn-edge build-engine`, which writes the sidecar beside the engine.")
-    meta = sc.model_meta()
-    raw = json.loads(sidecar_path(path).read_text(encoding="utf-8"))  # optional fields newer sidecars carry
+    meta = a.meta
     params = _meta_parameters(meta)
-    params.update({"source_file": path.name, "tensorrt_version": sc.tensorrt_version, "gpu_name": sc.gpu_name,
-                   "compute_capability": f"{sc.compute_capability[0]}.{sc.compute_capability[1]}",
-                   "precision": sc.precision or meta.precision})
-    runtime = getattr(sc, "runtime", None) or raw.get("runtime")
-    if runtime:
-        params["runtime"] = str(runtime)
-    ccs = getattr(sc, "compute_capabilities", None) or raw.get("compute_capabilities")
-    if ccs:
-        params["compute_capabilities"] = ",".join(f"{int(c[0])}.{int(c[1])}" for c in ccs)
+    params.update({"source_file": a.path.name, "tensorrt_version": sc.tensorrt_version, "gpu_name": sc.gpu_name,
+                   "precision": sc.precision or meta.precision, "runtime": sc.runtime})
+    if sc.compute_capability is not None:
+        params["compute_capability"] = f"{sc.compute_capability[0]}.{sc.compute_capability[1]}"
+    if sc.compute_capabilities:
+        params["compute_capabilities"] = ",".join(f"{int(c[0])}.{int(c[1])}" for c in sc.compute_capabilities)
     if sc.source_onnx:
         params["source_onnx"] = Path(sc.source_onnx).name
     if sc.source_sha256:
         params["source_sha256"] = sc.source_sha256
-    inputs = [Tensor(t.name, t.dtype, list(t.shape)) for t in sc.inputs()]
-    outputs = [Tensor(t.name, t.dtype, list(t.shape)) for t in sc.outputs()]
+    inputs, outputs = _tensors(a.inputs), _tensors(a.outputs)
     cap, note = None, ""
     if inputs and inputs[0].shape and inputs[0].shape[0] == -1:
         cap = _engine_batch_cap(sc.build_options)
         if cap == 1:
             note = ("the engine's optimization profiles take batch 1 only (build-engine builds batch-1 profiles), "
                     "so Triton cannot group requests for it")
-    return ArtifactInfo(path, "engine", meta, inputs, outputs, batch_cap=cap, parameters=params, batch_note=note)
+    return ArtifactInfo(a.path, "engine", meta, inputs, outputs, batch_cap=cap, parameters=params, batch_note=note)
 
 
 def _engine_batch_cap(build_options: Dict[str, object]) -> int:
@@ -514,6 +475,8 @@ def _write_model(folder: Path, m: RepoModel) -> None:
         vdir.mkdir()
         if m.config.backend == "python":
             shutil.copyfile(src, vdir / "model.onnx")
+            from fastscnn_edge.triton_templates import PYTHON_MODEL
+
             (vdir / "model.py").write_text(PYTHON_MODEL, encoding="utf-8")
         elif m.config.platform == "tensorrt_plan":
             shutil.copyfile(src, vdir / "model.plan")
@@ -524,94 +487,3 @@ def _write_model(folder: Path, m: RepoModel) -> None:
 
 # The Python-backend model: runs model.onnx with onnxruntime inside Triton's Python stub. Kept to the
 # standard library, numpy and onnxruntime (what the serving environment has).
-PYTHON_MODEL = '''"""Triton Python-backend model written by fastscnn-edge: runs model.onnx with onnxruntime.
-
-The config beside it declares the same inputs, outputs and batching as the ONNX file. With dynamic
-batching, Triton hands execute() several requests at once; requests of the same shape run as one
-onnxruntime call.
-"""
-
-import json
-import os
-
-import numpy as np
-import onnxruntime as ort
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def initialize(self, args):
-        config = json.loads(args["model_config"])
-        path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
-        options = ort.SessionOptions()
-        threads = config.get("parameters", {}).get("intra_op_threads", {}).get("string_value")
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        providers = ["CPUExecutionProvider"]
-        if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        self.session = ort.InferenceSession(path, options, providers=providers)
-        self.input_name = config["input"][0]["name"]
-        self.output_names = [o["name"] for o in config["output"]]
-        self.batched = int(config.get("max_batch_size", 0)) > 0
-
-    def execute(self, requests):
-        arrays = [pb_utils.get_input_tensor_by_name(r, self.input_name).as_numpy() for r in requests]
-        responses = [None] * len(requests)
-        groups = {}
-        for i, a in enumerate(arrays):
-            key = (a.shape[1:], a.dtype.str) if self.batched else (i,)
-            groups.setdefault(key, []).append(i)
-        for members in groups.values():
-            try:
-                batch = np.concatenate([arrays[i] for i in members]) if len(members) > 1 else arrays[members[0]]
-                outs = self.session.run(self.output_names, {self.input_name: batch})
-            except Exception as exc:  # the error goes back to the caller, the model stays up
-                for i in members:
-                    responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)[:500]))
-                continue
-            start = 0
-            for i in members:
-                n = arrays[i].shape[0]
-                tensors = [pb_utils.Tensor(name, out[start:start + n] if len(members) > 1 else out)
-                           for name, out in zip(self.output_names, outs)]
-                responses[i] = pb_utils.InferenceResponse(output_tensors=tensors)
-                start += n
-        return responses
-
-    def finalize(self):
-        self.session = None
-'''
-
-
-def client_example(url: str, model: str, info: ArtifactInfo, *, protocol: str = "http") -> str:
-    """A runnable Python client for ``model`` at ``url`` (``host:port``), sending one camera frame."""
-    meta, inp, out = info.meta, info.inputs[0], info.outputs[0]
-    mod = "tritonclient.http" if protocol == "http" else "tritonclient.grpc"
-    res = meta.resolution or (512, 1024)
-    frame = "frame.png"
-    lines = ["import cv2", "import numpy as np", f"import {mod} as tc", "",
-             f'client = tc.InferenceServerClient("{url}")',
-             f'frame = cv2.resize(cv2.imread("{frame}"), ({res[1]}, {res[0]}))  # BGR uint8, H x W x 3']
-    if meta.input_format in ("rgb8", "bgr8"):
-        if meta.input_format == "rgb8":
-            lines.append("frame = frame[:, :, ::-1]  # the model takes RGB frames")
-        lines.append("batch = np.ascontiguousarray(frame[None])  # (1, H, W, 3) uint8: normalized inside the model")
-    else:
-        mean, std = list(meta.mean), list(meta.std)
-        lines += ["rgb = frame[:, :, ::-1].astype(np.float32) / 255.0" if meta.channel_order == "RGB"
-                  else "rgb = frame.astype(np.float32) / 255.0",
-                  f"x = (rgb - np.float32({mean})) / np.float32({std})",
-                  "batch = np.ascontiguousarray(x.transpose(2, 0, 1)[None])  # (1, 3, H, W) float32"]
-    lines += [f'inp = tc.InferInput("{inp.name}", list(batch.shape), "{TRITON_DTYPES[inp.dtype][5:]}")',
-              "inp.set_data_from_numpy(batch)",
-              f'result = client.infer("{model}", [inp], outputs=[tc.InferRequestedOutput("{out.name}")])',
-              f'out = result.as_numpy("{out.name}")']
-    if meta.head == "cls":
-        lines.append("labels = out[0]  # (H, W) class index per pixel")
-    elif meta.head == "prob":
-        lines.append("labels = out[0].argmax(axis=0)  # (H, W) from (C, H, W) probabilities")
-    else:
-        lines.append("labels = out[0].argmax(axis=0)  # (H/8, W/8) from low-resolution logits")
-    lines.append('print(labels.shape, np.bincount(labels.ravel()).argmax(), "is the most frequent class")')
-    return "\n".join(lines) + "\n"

@@ -141,3 +141,45 @@ def test_random_weights_are_said_in_one_line_by_export_bench_and_predict(tmp_pat
     assert code == 0 and "randomly initialised" not in err
     code, out = run("info", trained)
     assert code == 0 and "randomly" not in out
+
+
+def _all_options():
+    """(command path, option names) for every option of every command."""
+    import typer.main
+
+    from fastscnn_edge.cli import app
+
+    root = typer.main.get_command(app)
+    out = []
+
+    def walk(cmd, path):  # noqa: ANN001
+        for p in getattr(cmd, "params", []):
+            if getattr(p, "param_type_name", "") == "option":
+                out.append((path, tuple(p.opts) + tuple(p.secondary_opts)))
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, f"{path} {name}".strip())
+
+    walk(root, "")
+    return out
+
+
+def test_each_short_flag_has_one_meaning_across_commands():
+    shorts = {}
+    for path, names in _all_options():
+        longs = [n for n in names if n.startswith("--")]
+        for n in names:
+            if len(n) == 2 and n.startswith("-") and n not in ("-h",):
+                shorts.setdefault(n, set()).update(longs)
+    clashes = {s: sorted(longs) for s, longs in shorts.items() if len(longs) != 1}
+    assert clashes == {}, clashes
+    assert shorts["-d"] == {"--device"} and shorts["-b"] == {"--backend"} and shorts["-n"] == {"--limit"}
+
+
+def test_once_ambiguous_names_have_one_meaning():
+    where = {}
+    for path, names in _all_options():
+        for n in names:
+            where.setdefault(n, set()).add(path)
+    assert where["--format"] == {"predict"}  # what predict writes; a dataset's layout is --data-format
+    assert where["--target"] == {"build-engine"}  # a deployment device; quantize's Q/DQ kind is --form
+    assert "--out" not in where  # every output location is --output / -o

@@ -347,7 +347,8 @@ def test_client_example_runs_against_the_server(server, onnx_models, tmp_path, m
     import cv2
 
     from fastscnn_edge.backends import load_runner
-    from fastscnn_edge.triton import client_example, describe_artifact
+    from fastscnn_edge.triton import describe_artifact
+    from fastscnn_edge.triton_templates import client_example
 
     info = describe_artifact(onnx_models["frames"])
     frame = _frames(1, 7)[0]
@@ -363,7 +364,8 @@ def test_client_example_runs_against_the_server(server, onnx_models, tmp_path, m
 
 def test_readme_client_example_is_the_generated_one(onnx_models):
     """The README's example is what `serve` prints for the model it documents (the test above runs that code)."""
-    from fastscnn_edge.triton import client_example, describe_artifact
+    from fastscnn_edge.triton import describe_artifact
+    from fastscnn_edge.triton_templates import client_example
 
     info = describe_artifact(onnx_models["frames"])
     info = dataclasses.replace(info, meta=dataclasses.replace(info.meta, resolution=(512, 1024)))

@@ -38,7 +38,7 @@ def bench_cmd(
     from rich.console import Console
     from rich.markup import escape
 
-    from fastscnn_edge import bench, report
+    from fastscnn_edge import bench, report, timing
     from fastscnn_edge.commands.progress import bar
     from fastscnn_edge.fileio import check_writable, human_size
     from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
@@ -58,7 +58,7 @@ def bench_cmd(
     for c in cases:
         err.print(f"[bold]{c.res[0]}x{c.res[1]} {c.head}[/bold]: {escape(c.reason)}", highlight=False)
     with bar() as progress:
-        results = bench.benchmark(cases, opts, progress=progress)
+        results = timing.benchmark(cases, opts, progress=progress)
     report.print_table(results)
     if any(r.details.get("random_weights") for r in results):
         typer.echo(RANDOM_WEIGHTS_NOTE, err=True)
