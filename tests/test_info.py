@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fastscnn_edge.cli import app
-from fastscnn_edge.commands.info import PAPER_PARAMS, model_info, onnx_info
+from fastscnn_edge.describe import PAPER_PARAMS, model_info, onnx_info
 from fastscnn_edge.errors import UserError
 
 

@@ -1,107 +1,15 @@
-"""`fastscnn-edge info`: what a model, checkpoint or exported ONNX file is, before spending time on it.
-
-For a PyTorch model (``--arch`` or a native ``--weights`` checkpoint): the paper-level layer table
-with output shapes at ``--res``, parameter counts (all, and conv weights only: the figure the
-paper's 1.11 M counts), the architecture switches, and the checkpoint's provenance. For an
-``.onnx`` file: its fastscnn-edge metadata, inputs/outputs and operator counts (no torch needed).
-"""
+"""`fastscnn-edge info`: what a model, checkpoint, ONNX file or engine is (the facts come from
+:mod:`fastscnn_edge.describe`; this module prints them)."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import typer
 
 from fastscnn_edge.errors import UserError
-
-PAPER_PARAMS = 1_110_000  # "1.11 million parameters" (Fast-SCNN paper, sections 4.1 and 4.2)
-
-
-def model_info(weights: Optional[Path], arch: Optional[str], res: Tuple[int, int]) -> Dict[str, Any]:
-    """Layer table, parameter counts, switches and checkpoint facts of a (native) model."""
-    from fastscnn_edge.machine import require_torch
-
-    require_torch("describing a PyTorch model (`fastscnn-edge info` without an .onnx/.engine)")
-    from fastscnn_edge.checkpoint import resolve_model
-    from fastscnn_edge.fileio import sha256_file
-    from fastscnn_edge.model import count_parameters, layer_table
-
-    model, ckpt = resolve_model(weights, arch)
-    counts = count_parameters(model)
-    info: Dict[str, Any] = {
-        "kind": "model",
-        "arch": model.cfg.name,
-        "resolution": list(res),
-        "config": model.cfg.to_dict(),
-        "parameters": {"all": counts["all"], "conv_weights": counts["conv"], "paper": PAPER_PARAMS,
-                       "conv_vs_paper_percent": round(100.0 * (counts["conv"] - PAPER_PARAMS) / PAPER_PARAMS, 2)},
-        "layers": [{"name": r.name, "block": r.block, "output_shape": list(r.out_shape), "params": r.params,
-                    "scale": r.stride_from_input} for r in layer_table(model, res)],
-        "checkpoint": None,
-    }
-    if ckpt is not None and weights is not None:
-        info["checkpoint"] = {
-            "path": str(weights), "file_sha256": sha256_file(weights), "state_sha256": ckpt.state_sha256,
-            "source": ckpt.source, "num_classes": ckpt.num_classes, "class_names": list(ckpt.class_names),
-            "mean": list(ckpt.mean), "std": list(ckpt.std), "channel_order": ckpt.channel_order,
-            "extra": dict(ckpt.extra),
-        }
-    return info
-
-
-def _dims(value_info) -> list:  # noqa: ANN001 - onnx.ValueInfoProto
-    shape = value_info.type.tensor_type.shape
-    return [d.dim_param if d.dim_param else d.dim_value for d in shape.dim]
-
-
-def onnx_info(path: Path) -> Dict[str, Any]:
-    """Metadata, inputs/outputs, operator counts and weight count of an ONNX file (torch-free)."""
-    import onnx
-
-    from fastscnn_edge.fileio import sha256_file
-    from fastscnn_edge.metadata import PREFIX, read_onnx_meta
-
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
-        raise UserError(f"{path} is not a readable ONNX file ({type(exc).__name__}).",
-                        fix="pass an .onnx written by `fastscnn-edge export`.") from None
-    problem: Optional[str] = None
-    try:
-        meta: Optional[Dict[str, Any]] = read_onnx_meta(path).to_json()
-    except UserError as exc:
-        meta = None  # a foreign ONNX, or metadata the other commands refuse: still worth describing
-        if any(p.key.startswith(PREFIX) for p in model.metadata_props):
-            problem = exc.cause
-    g = model.graph
-    init_names = {i.name for i in g.initializer}
-    elem = onnx.TensorProto.DataType.Name
-    return {
-        "kind": "onnx",
-        "path": str(path), "size_bytes": path.stat().st_size, "sha256": sha256_file(path),
-        "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
-        "producer": f"{model.producer_name} {model.producer_version}".strip(),
-        "metadata": meta,
-        "metadata_problem": problem,  # why the other commands would refuse this file (None: they accept it)
-        "inputs": [{"name": i.name, "dtype": elem(i.type.tensor_type.elem_type), "shape": _dims(i)}
-                   for i in g.input if i.name not in init_names],
-        "outputs": [{"name": o.name, "dtype": elem(o.type.tensor_type.elem_type), "shape": _dims(o)}
-                    for o in g.output],
-        "nodes": len(g.node),
-        "op_counts": dict(sorted(Counter(n.op_type for n in g.node).items(), key=lambda kv: (-kv[1], kv[0]))),
-        "weights": sum(int(_numel(t.dims)) for t in g.initializer),
-    }
-
-
-def _numel(dims) -> int:  # noqa: ANN001
-    n = 1
-    for d in dims:
-        n *= int(d)
-    return n
-
 
 def _print_model(info: Dict[str, Any]) -> None:
     from rich.console import Console
@@ -149,16 +57,6 @@ def _print_onnx(info: Dict[str, Any]) -> None:
         console.print("metadata: " + ", ".join(f"{k}={meta[k]}" for k in keep if meta.get(k) not in ("", None)))
 
 
-def engine_info(path: Path) -> Dict[str, Any]:
-    """What the sidecar says about an engine (torch- and TensorRT-free)."""
-    from fastscnn_edge.fileio import sha256_file
-    from fastscnn_edge.trt.sidecar import read_sidecar
-
-    side = read_sidecar(path)
-    return {"kind": "engine", "path": str(path), "size_bytes": path.stat().st_size, "sha256": sha256_file(path),
-            "sidecar": side.to_json() if side is not None else None}
-
-
 def _print_engine(info: Dict[str, Any]) -> None:
     from rich.console import Console
 
@@ -187,6 +85,7 @@ def info_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write everything as JSON to this file."),
 ) -> None:
     """Describe a model: layer table with shapes, parameter counts, switches, checkpoint, ONNX or engine metadata."""
+    from fastscnn_edge.describe import engine_info, model_info, onnx_info
     from fastscnn_edge.paths import ENGINE_SUFFIXES
     from fastscnn_edge.fileio import atomic_write_text, check_writable
     from fastscnn_edge.resolution import parse_resolution
