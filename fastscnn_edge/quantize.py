@@ -359,13 +359,18 @@ def calibration_op_types(target: str) -> List[str]:
 
 
 def _float_nodes(proto, target: str) -> List[str]:  # noqa: ANN001
-    """Nodes kept float. TensorRT form: the in-graph normalization, the last Conv (the 1x1 classifier,
-    whose logits decide every label via argmax) and the head after it. CPU form: the normalization
-    only (onnxruntime's int8 Resize/ArgMax head measured faster and as accurate, see calibration/README.md)."""
+    """Nodes kept float, measured on onnxruntime (calibration/README.md has the numbers).
+
+    Both forms: the in-graph uint8 normalization and the head after the last Conv (full-resolution
+    upsample + argmax/softmax; onnxruntime's uint8 Resize and ArgMax are slower than float ones).
+    TensorRT form: also the last Conv, the 1x1 classifier, whose logits decide every label. CPU form
+    with uint8 frame input: also the first Conv, or onnxruntime runs the normalization channels-last
+    with slow broadcasts in front of it.
+    """
     pre, head = edge_nodes(proto)
-    if target == "cpu":
-        return pre
     convs = [n.name for n in proto.graph.node if n.op_type == "Conv"]
+    if target == "cpu":
+        return pre + head + (convs[:1] if pre else [])
     return pre + head + convs[-1:]
 
 
