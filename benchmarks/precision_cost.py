@@ -145,7 +145,8 @@ def write_report(out: Path, env: Dict[str, object], data_info: Dict[str, object]
              f"- INT8: {calibration['method']} calibration on {calibration['images']} training images; every number "
              f"below is measured on the {data_info['val']} val images, which calibration never sees. TensorRT form: "
              "Q/DQ on Conv inputs and residual Add inputs, int8 weights, classifier conv and head in float. CPU form: "
-             "every op type onnxruntime quantizes, uint8 activations, head included (`fastscnn_edge.qdq`).",
+             "every op type onnxruntime quantizes, uint8 activations, the full-resolution head in float, the first "
+             "conv's input padded to 4 channels (`fastscnn_edge.qdq`, `calibration/README.md`).",
              "- Every ONNX file runs on onnxruntime (CPU). The `int8-tensorrt` row is the Q/DQ graph a TensorRT "
              "engine is built from, run by onnxruntime's kernels, not a TensorRT engine (its speed here says nothing "
              "about TensorRT): on a GPU machine, `fastscnn-edge build-engine` + `fastscnn-edge compare` give the "

@@ -6,13 +6,15 @@ variant alike.
     python benchmarks/quant_speed.py        # -> benchmarks/results/quant-speed-cpu-<date>.{json,md}
     python benchmarks/quant_speed.py --quick --out /tmp/qs   # checks the script only
 
-Issue 12's target: the CPU form runs `cls` at >= 1.5x the fp32 frame rate at 512x1024 and 1024x2048
-(2 threads). Model: `models/demo/fastscnn_synth.pt` (trained on synthetic street scenes), exported
-with the default float input and uint8 labels. Calibration: minmax on synthetic training scenes;
+Issue 12's target: the CPU form runs `cls` at >= 1.5x the fp32 frame rate at 512x1024 and 1024x2048.
+Each resolution is measured with 2 and with 1 intra-op thread(s) (`--threads`), and with the
+`logits` head too (the network without the full-resolution upsample + argmax, which stays float in
+both). Model: `models/demo/fastscnn_synth.pt` (trained on synthetic street scenes), exported with
+the default float input and uint8 labels. Calibration: minmax on synthetic training scenes;
 agreement with fp32 on synthetic val scenes calibration never saw (`quantize --val`). Timing: per
-resolution, `--warmup` runs of each variant, then `--rounds` rounds, each running every variant
-`--per-round` times back to back; the load average is recorded before and after. A variant whose
-(p75 - p25) / median exceeds 10 % is marked noisy: re-run on a quieter machine.
+resolution and thread count, `--warmup` runs of each variant, then `--rounds` rounds, each running
+every variant `--per-round` times back to back; the load average is recorded before and after. A
+variant whose (p75 - p25) / median exceeds 10 % is marked noisy: re-run on a quieter machine.
 """
 
 from __future__ import annotations
