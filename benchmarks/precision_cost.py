@@ -158,15 +158,20 @@ def write_report(out: Path, env: Dict[str, object], data_info: Dict[str, object]
              f"load average before {timing['load_before']}, after {timing['load_after']} (a shared machine).", "",
              f"INT8 within {INT8_BAR_POINTS:.1f} mIoU point of fp32: **{'yes' if int8_ok else 'NO'}**.", "",
              "| artifact | runtime | size | mIoU (%) | mIoU - fp32 (points) | pixel agreement with fp32 ONNX (%) | "
-             "CPU median ms | x fp32 speed |",
-             "|---|---|---|---|---|---|---|---|"]
+             "CPU median ms | x fp32 speed | x fp32 per round (min-max) | IQR/median |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    per_round = timing["per_round_median_ms"]  # type: ignore[index]
     for r in rows:
         size = human_size(int(r["bytes"])) if "bytes" in r else "-"  # type: ignore[call-overload]
         st = stats.get(str(r["artifact"])) if "file" in r else None  # type: ignore[union-attr]
         ms = f"{st['median_ms']}" if st else "-"
         ratio = f"{fp32_ms / st['median_ms']:.2f}" if st else "-"
+        rounds = [a / b for a, b in zip(per_round["fp32"], per_round[str(r["artifact"])])] if st else []
+        spread = f"{min(rounds):.2f}-{max(rounds):.2f}" if rounds else "-"
+        iqr = f"{100 * st['iqr_ratio']:.1f} %{' (noisy)' if st['iqr_ratio'] > 0.10 else ''}" if st else "-"
         lines.append(f"| {r['artifact']} | {r['runtime']} | {size} | {_pct(r['miou'])} | "
-                     f"{_pct(r['miou_minus_fp32'], signed=True)} | {_pct(r['pixel_agreement_vs_fp32'], 3)} | {ms} | {ratio} |")
+                     f"{_pct(r['miou_minus_fp32'], signed=True)} | {_pct(r['pixel_agreement_vs_fp32'], 3)} | {ms} | {ratio} | "
+                     f"{spread} | {iqr} |")
     per_class = [r for r in rows if "class_iou" in r]
     names = [n for n, v in per_class[0]["class_iou"].items() if v is not None]  # type: ignore[attr-defined]
     lines += ["", "Class IoU (%) on the synthetic val split:", "",
@@ -179,8 +184,8 @@ def write_report(out: Path, env: Dict[str, object], data_info: Dict[str, object]
 
 
 def run(model: Path, data: Path, work: Path, out: Path, *, res: Tuple[int, int], data_info: Dict[str, object],
-        calib_count: int, training: Optional[Dict[str, object]] = None, threads: int = 2, rounds: int = 10,
-        per_round: int = 5, warmup: int = 10, command: str = "python benchmarks/precision_cost.py") -> Path:
+        calib_count: int, training: Optional[Dict[str, object]] = None, threads: int = 2, rounds: int = 20,
+        per_round: int = 3, warmup: int = 10, command: str = "python benchmarks/precision_cost.py") -> Path:
     """Everything after training: artifacts, accuracy, speed, report. Returns the results stem."""
     artifacts, reports = make_artifacts(model, data, work, res, calib_count)
     rows = measure(artifacts, data, model, res)
@@ -207,7 +212,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "precision_cost", help="scenes and ONNX files")
     ap.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results; --quick: WORK/results)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=20)
     args = ap.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     out = args.out or (args.work / "results" if args.quick else ROOT / "benchmarks" / "results")
@@ -217,7 +222,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     command = " ".join(["python", "benchmarks/precision_cost.py", *(argv if argv is not None else sys.argv[1:])])
     stem = run(args.model, data, args.work, out, res=parse_resolution(str(cfg["size"])), data_info=info,
                calib_count=int(cfg["calib"]), threads=args.threads, rounds=2 if args.quick else args.rounds,
-               per_round=1 if args.quick else 5, warmup=1 if args.quick else 10, command=command)
+               per_round=1 if args.quick else 3, warmup=1 if args.quick else 10, command=command)
     print(f"wrote {stem}.json and .md in {time.perf_counter() - t0:.0f} s")
 
 

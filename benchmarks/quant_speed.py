@@ -205,8 +205,9 @@ def write_report(out: Path, env: Dict[str, object], blocks: List[Dict[str, objec
              f"agreement and mIoU against fp32 on {st['val']} synthetic val scenes calibration never saw.",
              f"- Timing: per resolution {st['warmup']} warm-up runs of each variant, then {st['rounds']} rounds of "
              f"{st['per_round']} runs of each variant in turn (round-robin in one process; intra-op spinning off so idle "
-             "sessions do not compete). Load average (1/5/15 min) recorded before and after each block: the machine "
-             "was shared with other jobs. `x fp32` = fp32 median / this median, same head.",
+             "sessions do not compete). Load average (1/5/15 min, this benchmark's own threads included) recorded "
+             "before and after each block: the machine was shared with other jobs. `x fp32` = fp32 median / this "
+             "median, same head.",
              "- Supersedes the earlier `quant-speed-cpu-2026-11-25` measurement (random weights, 512x1024 rgb8 input, "
              "an AVX2 machine without VNNI, the old Conv/Add-only CPU form: fp32 46 ms, CPU form 61 ms, TensorRT "
              "form 81 ms).", ""]

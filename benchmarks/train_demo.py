@@ -101,7 +101,7 @@ def main() -> None:
     info = {"train": args.train, "val": args.val, "size": args.size, "seed": args.seed, "root": str(data)}
     stem = precision_cost.run(args.model_out, data, args.work, args.out, res=parse_resolution(args.size), data_info=info,
                               calib_count=min(args.train, 100), training=training, command=training["command"],
-                              rounds=2 if args.quick else 10, per_round=1 if args.quick else 5,
+                              rounds=2 if args.quick else 20, per_round=1 if args.quick else 3,
                               warmup=1 if args.quick else 10)
     print(f"wrote {stem}.json and .md in {time.perf_counter() - t0:.0f} s; demo model: {args.model_out}")
 

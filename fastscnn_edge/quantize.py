@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
-import numpy as np  # noqa: F401 - kept for callers that type against it
-
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.metadata import ModelMeta
 from fastscnn_edge.quant_eval import (  # noqa: F401 - part of this module's public surface
