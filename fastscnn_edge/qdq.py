@@ -70,7 +70,8 @@ def insert_qdq(proto, ranges: Dict[str, Tuple[float, float]], *, target: str, me
     model = copy.deepcopy(proto)
     if not trt:
         ranges = pad_conv_channels(model, ranges)
-        exclude = exclude + [n.name for n in model.graph.node if n.name.endswith("_channel_pad")]  # a float NCHW pad is cheapest
+        # the channel pad stays float: on the NCHW input it is one plane copy
+        exclude = exclude + [n.name for n in model.graph.node if n.name.endswith("_channel_pad")]
     options = copy.deepcopy(TRT_OPTIONS if trt else CPU_OPTIONS)
     if trt:
         options["AddQDQPairToWeight"] = fp32_weights
@@ -93,7 +94,8 @@ def insert_qdq(proto, ranges: Dict[str, Tuple[float, float]], *, target: str, me
         return out, (f"{version}, TensorRT placement (Conv inputs, residual Add inputs, dedicated pairs, no "
                      f"output Q/DQ), per-channel {weights}, int8 symmetric activations")
     _topological_sort(out)
-    return out, f"{version}, all op types, per-channel int8 weights, uint8 asymmetric activations"
+    return out, (f"{version}, every op type it quantizes outside {len(exclude)} float node(s), per-channel int8 "
+                 "weights, uint8 asymmetric activations")
 
 
 def tensors_range(ranges: Dict[str, Tuple[float, float]], method: str):  # noqa: ANN201

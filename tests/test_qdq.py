@@ -109,3 +109,25 @@ def test_tensorrt_rtx_parses_and_builds_the_tensorrt_form(int8_forms, form):
     parse_errors, build_errors, plan = rtx_build(int8_forms[form])
     assert parse_errors == [] and build_errors == []
     assert plan is not None and len(plan) > 100_000
+
+
+def test_pad_conv_channels_gives_the_first_conv_four_channels_and_the_same_numbers(exported):
+    """The CPU form's zero fourth input channel: onnxruntime's fast int8 conv kernel, identical float results."""
+    import copy
+
+    from fastscnn_edge.qdq import pad_conv_channels
+    from fastscnn_edge.quantize import cpu_session
+
+    proto = onnx.load(str(exported))
+    padded = copy.deepcopy(proto)
+    ranges = pad_conv_channels(padded, {"input": (-2.1, 2.6)})
+    conv = next(n for n in padded.graph.node if n.op_type == "Conv")
+    weights = {t.name: t for t in padded.graph.initializer}
+    assert list(weights[conv.input[1]].dims)[:2] == [32, 4]
+    assert ranges[conv.input[0]] == (-2.1, 2.6)
+    later = [n for n in padded.graph.node if n.op_type == "Conv"][1:]
+    assert all(not n.input[0].endswith("_c4") for n in later)  # only the Conv reading the graph input
+    x = np.random.default_rng(0).standard_normal((1, 3, *RES)).astype(np.float32)
+    a = cpu_session(proto.SerializeToString()).run(None, {"input": x})[0]
+    b = cpu_session(padded.SerializeToString()).run(None, {"input": x})[0]
+    np.testing.assert_array_equal(a, b)

@@ -196,6 +196,9 @@ def test_validation_runs_on_val_images_with_ground_truth(models, scenes, tmp_pat
     r = to_int8(models["cls"], tmp_path / "v.onnx", train, target="cpu", method="minmax", val=scenes, progress=False)
     v = r.validation
     assert read_onnx_meta(r.path).extra["calib_count"] == "10"  # --val given: all of --calib calibrates
+    m, init = quant_nodes(r.path)
+    first = next(n for n in m.graph.node if n.op_type == "Conv")
+    assert init[first.input[1]].dtype == np.float32  # uint8 frames: the first conv stays float (see qdq)
     assert v["frames"] == 4 and v["labelled"] == 4 and r.checked_on.startswith("--val")
     # the reference mIoU is the fp32 model's on the val split, computed here independently
     import onnx  # noqa: F401
@@ -238,6 +241,9 @@ def test_int8_cpu_form_uses_uint8_activations(models, calib_dir, tmp_path):
     assert q_types == {np.dtype(np.uint8)}
     w_types = {init[n.input[2]].dtype for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in init}
     assert np.dtype(np.int8) in w_types
+    producer = {o: n for n in m.graph.node for o in n.output}
+    first = next(n for n in m.graph.node if n.op_type == "Conv")
+    assert init[producer[first.input[1]].input[0]].shape[1] == 4  # float input: padded to 4 channels, int8
     # every op type onnxruntime has int8 kernels for, not just Conv/Add (issue 12: that was slower than fp32)
     assert {"Conv", "Add", "Concat", "MatMul", "Resize"} <= set(read_onnx_meta(r.path).extra["quantized_op_types"].split(","))
     # The varied random model has near-tied logits everywhere; int8 still agrees far above chance (1/19).
