@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -35,7 +35,8 @@ class CalibrationSet:
     paths: List[Path]
     sha256: List[str]
     skipped: List[Tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    found: int = 0  # usable images before --calib-count picked a subset
+    found: int = 0  # usable images before the held-out split and --calib-count
+    heldout: List[Path] = field(default_factory=list)  # never calibrated on: where agreement is measured
 
     @property
     def names(self) -> List[str]:
@@ -76,9 +77,9 @@ def _candidates(source: Path) -> Tuple[Path, List[Path], List[Tuple[str, str]]]:
                 out.append(p if p.is_absolute() else root / p)
         return root, out, []
     if not source.exists():
-        raise UserError(f"calibration source {source} does not exist.",
-                        fix="pass a folder of images or a .txt file listing them with --calib.")
-    raise UserError(f"calibration source {source} is neither a folder nor a .txt list.",
+        raise UserError(f"image source {source} does not exist.",
+                        fix="pass a folder of images or a .txt file listing them.")
+    raise UserError(f"image source {source} is neither a folder nor a .txt list.",
                     fix="pass a folder of images or a .txt file with one image path per line.")
 
 
@@ -94,19 +95,50 @@ def _readable(path: Path) -> Tuple[bool, str]:
     return True, ""
 
 
-def collect_images(source: str | Path, *, count: Optional[int] = None, hard_min: int = HARD_MIN_IMAGES,
-                   log: Log = None) -> CalibrationSet:
+def collect_images(source: str | Path, *, count: Optional[int] = None, holdout: float = 0.0,
+                   hard_min: int = HARD_MIN_IMAGES, log: Log = None) -> CalibrationSet:
     """Find the calibration images in a folder (recursive) or a ``.txt`` list.
 
     List format: one path per line, relative to the list's folder (or absolute); ``#`` starts a
     comment; blank lines are ignored. Unreadable and non-image files are skipped and counted (the
-    count is logged). ``count`` picks that many images evenly spaced over the sorted list, so a
-    sequence of frames is sampled over its whole length. Raises UserError when no usable image
-    remains, fewer than ``hard_min``, or fewer than ``count``; logs a warning under 100.
+    count is logged). ``holdout`` (0..0.5) sets aside every k-th image of the sorted list, k =
+    round(1 / holdout), in ``heldout``: those are never calibrated on. ``count`` then picks that
+    many of the rest, evenly spaced, so a sequence of frames is sampled over its whole length.
+    Raises UserError when no usable image remains, fewer than ``hard_min`` or ``count`` remain to
+    calibrate on; logs a warning under 100.
     """
     source = Path(source)
     if count is not None and count < 1:
         raise UserError(f"--calib-count {count} is not a positive number.", fix="pass --calib-count 1 or more.")
+    if not 0.0 <= holdout <= 0.5:
+        raise UserError(f"--holdout {holdout} is not a fraction in 0..0.5.", fix="pass e.g. --holdout 0.1, or 0 with --val DIR.")
+    root, paths, skipped = usable_images(source, log)
+    found = len(paths)
+    heldout: List[Path] = []
+    if holdout > 0:
+        k = max(2, int(round(1.0 / holdout)))
+        heldout = paths[k - 1::k]
+        paths = [p for i, p in enumerate(paths) if i % k != k - 1]
+    split = f" after holding out {len(heldout)} for validation" if heldout else ""
+    if count is not None and len(paths) < count:
+        raise UserError(f"--calib-count {count} asks for more images than the {len(paths)} readable in {source}{split}.",
+                        fix=f"add images, or pass --calib-count {len(paths)} or less.")
+    if len(paths) < hard_min:
+        raise UserError(f"only {len(paths)} readable calibration image(s) in {source}{split}; at least {hard_min} "
+                        "are needed.", fix="add images from the deployment domain (hundreds are recommended).")
+    if count is not None and count < len(paths):
+        idx = np.linspace(0, len(paths) - 1, count).round().astype(int)
+        paths = [paths[i] for i in idx]
+    if len(paths) < WARN_MIN_IMAGES and log is not None:
+        log(f"warning: {len(paths)} calibration images; {WARN_MIN_IMAGES} or more (hundreds) from the "
+            "deployment domain give more reliable INT8 ranges.")
+    from fastscnn_edge.fileio import sha256_file
+
+    return CalibrationSet(root, paths, [sha256_file(p) for p in paths], skipped, found, heldout)
+
+
+def usable_images(source: Path, log: Log = None) -> Tuple[Path, List[Path], List[Tuple[str, str]]]:
+    """(root, readable images in order, skipped (path, reason)); UserError when none is readable."""
     root, candidates, skipped = _candidates(source)
     paths: List[Path] = []
     for p in candidates:
@@ -121,25 +153,32 @@ def collect_images(source: str | Path, *, count: Optional[int] = None, hard_min:
             reasons[why] = reasons.get(why, 0) + 1
         detail = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
         log(f"warning: skipped {len(skipped)} file(s) in {source} ({detail}).")
-    found = len(paths)
-    if found == 0:
+    if not paths:
         raise UserError(f"no readable images in {source} ({len(skipped)} file(s) skipped).",
-                        fix=f"point --calib at a folder of {'/'.join(IMAGE_EXTS)} images or a .txt list of them.")
-    if count is not None and found < count:
-        raise UserError(f"--calib-count {count} asks for more images than the {found} readable in {source}.",
-                        fix=f"add images, or pass --calib-count {found} or less.")
-    if found < hard_min:
-        raise UserError(f"only {found} readable calibration image(s) in {source}; at least {hard_min} are needed.",
-                        fix="add images from the deployment domain (hundreds are recommended).")
-    if count is not None and count < found:
-        idx = np.linspace(0, found - 1, count).round().astype(int)
-        paths = [paths[i] for i in idx]
-    if len(paths) < WARN_MIN_IMAGES and log is not None:
-        log(f"warning: {len(paths)} calibration images; {WARN_MIN_IMAGES} or more (hundreds) from the "
-            "deployment domain give more reliable INT8 ranges.")
+                        fix=f"point at a folder of {'/'.join(IMAGE_EXTS)} images or a .txt list of them.")
+    return root, paths, skipped
+
+
+def validation_images(source: str | Path, calibrated_sha256: Iterable[str], log: Log = None) -> List[Path]:
+    """The images of ``source`` (folder, Cityscapes root or ``.txt`` list) whose content is none of
+    ``calibrated_sha256``: agreement must be measured on images calibration never saw.
+
+    A Cityscapes root (``leftImg8bit/val`` inside) means its val split.
+    """
     from fastscnn_edge.fileio import sha256_file
 
-    return CalibrationSet(root, paths, [sha256_file(p) for p in paths], skipped, found)
+    source = Path(source)
+    if (source / "leftImg8bit" / "val").is_dir():
+        source = source / "leftImg8bit" / "val"
+    _, paths, _ = usable_images(source, log)
+    seen = set(calibrated_sha256)
+    kept = [p for p in paths if sha256_file(p) not in seen]
+    if len(kept) < len(paths) and log is not None:
+        log(f"warning: {len(paths) - len(kept)} --val image(s) are also calibration images; left out of validation.")
+    if not kept:
+        raise UserError(f"every image in {source} is also a calibration image.",
+                        fix="validate on images calibration never saw (another split or folder).")
+    return kept
 
 
 def policy_string(meta: ModelMeta, res: Tuple[int, int]) -> str:

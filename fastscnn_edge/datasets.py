@@ -208,6 +208,25 @@ def _folder_pairs(root: Path, split: str) -> List[Tuple[Path, Path, str]]:
     return [(img, base / "masks" / f"{img.stem}.png", img.stem) for img in images]
 
 
+def label_for_image(image: str | Path) -> Optional[Tuple[Path, str]]:
+    """(ground-truth file, format) for an image inside either layout, where that file exists.
+
+    Cityscapes: ``.../leftImg8bit/<split>/<city>/<name>_leftImg8bit.png`` ->
+    ``.../gtFine/<split>/<city>/<name>_gtFine_labelIds.png``; folder: ``.../images/<name>.<ext>``
+    -> ``.../masks/<name>.png``.
+    """
+    image = Path(image)
+    parts = image.parts
+    if image.name.endswith("_leftImg8bit.png") and len(parts) >= 4 and parts[-4] == "leftImg8bit":
+        name = image.name[: -len("_leftImg8bit.png")]
+        label = image.parents[3] / "gtFine" / parts[-3] / parts[-2] / f"{name}_gtFine_labelIds.png"
+        return (label, "cityscapes") if label.is_file() else None
+    if image.parent.name == "images":
+        label = image.parent.parent / "masks" / f"{image.stem}.png"
+        return (label, "folder") if label.is_file() else None
+    return None
+
+
 def class_names(root: str | Path, format: str = "cityscapes", split: str = "val") -> List[str]:
     """The class names of the dataset: Cityscapes' 19, or the folder's classes.txt."""
     if check_format(format) == "cityscapes":

@@ -133,3 +133,30 @@ def test_cache_round_trip_is_exact_and_validated(tmp_path):
         cal.load_cache(tmp_path / "other.json")
     with pytest.raises(UserError, match="does not exist"):
         cal.load_cache(tmp_path / "nope.json")
+
+
+def test_holdout_sets_every_kth_image_aside_before_count(tmp_path):
+    write_images(tmp_path / "imgs", 20)
+    s = cal.collect_images(tmp_path / "imgs", holdout=0.25)  # k = 4: images 3, 7, 11, 15, 19
+    assert [p.name for p in s.heldout] == [f"frame_{i:03d}.{'jpg' if i % 3 == 0 else 'png'}" for i in (3, 7, 11, 15, 19)]
+    assert len(s.paths) == 15 and not set(s.paths) & set(s.heldout) and s.found == 20
+    counted = cal.collect_images(tmp_path / "imgs", holdout=0.25, count=5)
+    assert counted.heldout == s.heldout and not set(counted.paths) & set(s.heldout) and len(counted.paths) == 5
+    with pytest.raises(UserError, match="after holding out 10"):
+        cal.collect_images(tmp_path / "imgs", holdout=0.5, hard_min=11)
+    with pytest.raises(UserError, match="--holdout 0.9"):
+        cal.collect_images(tmp_path / "imgs", holdout=0.9)
+
+
+def test_validation_images_leave_out_calibration_content_and_read_cityscapes_roots(tmp_path):
+    root = tmp_path / "city"
+    train = write_images(root / "leftImg8bit" / "train" / "a", 8)
+    val = write_images(root / "leftImg8bit" / "val" / "b", 3, seed=3)
+    shutil.copy(train[0], root / "leftImg8bit" / "val" / "b" / "copy_of_train.png")
+    calibrated = cal.collect_images(root / "leftImg8bit" / "train")
+    messages: list[str] = []
+    kept = cal.validation_images(root, calibrated.sha256, log=messages.append)  # a root means its val split
+    assert sorted(p.name for p in kept) == sorted(p.name for p in val)
+    assert any("also calibration images" in m for m in messages)
+    with pytest.raises(UserError, match="also a calibration image"):
+        cal.validation_images(root / "leftImg8bit" / "train", calibrated.sha256)

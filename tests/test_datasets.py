@@ -180,3 +180,18 @@ def test_folder_without_classes_txt(tmp_path):
 def test_sample_without_label_cannot_be_read(tmp_path):
     with pytest.raises(UserError, match="no ground truth"):
         read_label(Sample(image=tmp_path / "x.png", label=None, name="x"), "folder")
+
+
+def test_label_for_image_finds_ground_truth_in_both_layouts(tmp_path):
+    from fastscnn_edge.datasets import label_for_image
+    from fastscnn_edge.synth import generate, scene_paths
+
+    generate(tmp_path / "c", 1, 1, (32, 64))
+    generate(tmp_path / "f", 1, 0, (32, 64), format="folder")
+    img, lab = scene_paths(tmp_path / "c", "val", 0)
+    assert label_for_image(img) == (lab, "cityscapes")
+    img, lab = scene_paths(tmp_path / "f", "train", 0, "folder")
+    assert label_for_image(img) == (lab, "folder")
+    lab.unlink()
+    assert label_for_image(img) is None  # no ground truth: agreement only
+    assert label_for_image(tmp_path / "elsewhere" / "x.png") is None

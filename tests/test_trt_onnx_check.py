@@ -169,3 +169,75 @@ def test_quantize_helper_output_if_present(exported, tmp_path):
     assert check_onnx(fp16, generation="10", reference=exported["int32"]) == []
     int8 = Path(quantize.to_int8(exported["int32"], tmp_path / "m.int8.onnx", calib, target="tensorrt").path)
     assert check_onnx(int8, generation="8", int8=True, reference=exported["int32"]) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorRT Q/DQ placement: a residual block x -> Conv -> Add(x) -> Relu, right and wrong
+
+
+def _residual_block(defect: str = ""):
+    """``x -> [Q/DQ] -> Conv(W int8 -> DQ) -> a``; ``Add(residual DQ(Q(x)), a) -> Relu -> y``, with one defect."""
+    rng = np.random.default_rng(1)
+    w = rng.integers(-127, 128, (4, 4, 3, 3)).astype(np.int8)
+    inits = [numpy_helper.from_array(np.array(0.02, np.float32), "s"), numpy_helper.from_array(np.array(0, np.int8), "z"),
+             numpy_helper.from_array(np.full(4, 0.01, np.float32), "ws"), numpy_helper.from_array(np.zeros(4, np.int8), "wz")]
+    q = lambda src, out: [helper.make_node("QuantizeLinear", [src, "s", "z"], [out + "_q"], name="q_" + out),  # noqa: E731
+                          helper.make_node("DequantizeLinear", [out + "_q", "s", "z"], [out], name="dq_" + out)]
+    if defect == "fp32 weights":
+        inits.append(numpy_helper.from_array(w.astype(np.float32) * 0.01, "W"))
+        nodes = [helper.make_node("QuantizeLinear", ["W", "ws", "wz"], ["Wq"], name="q_w", axis=0),
+                 helper.make_node("DequantizeLinear", ["Wq", "ws", "wz"], ["Wd"], name="dq_w", axis=0)]
+    else:
+        inits.append(numpy_helper.from_array(w, "Wq"))
+        nodes = [helper.make_node("DequantizeLinear", ["Wq", "ws", "wz"], ["Wd"], name="dq_w", axis=0)]
+    conv_in = "x" if defect == "float conv input" else "xc"
+    if defect != "float conv input":
+        nodes += q("x", "xc")
+    nodes.append(helper.make_node("Conv", [conv_in, "Wd"], ["a"], name="conv", pads=[1, 1, 1, 1]))
+    if defect == "shared pair":
+        residual = "xc"  # the Conv's own Q/DQ pair, read by the Add as well
+    elif defect == "float residual":
+        residual = "x"
+    else:
+        nodes += q("x", "xr")
+        residual = "xr"
+    fused = "a"
+    if defect == "both inputs":
+        nodes += q("a", "aq")
+        fused = "aq"
+    nodes.append(helper.make_node("Add", [residual, fused], ["s_sum"], name="add"))
+    nodes.append(helper.make_node("Relu", ["s_sum"], ["r"], name="relu"))
+    if defect == "output qdq":
+        nodes += q("r", "rq")
+        nodes.append(helper.make_node("Relu", ["rq"], ["y"], name="relu2"))
+    else:
+        nodes.append(helper.make_node("Identity", ["r"], ["y"], name="out"))
+    graph = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_placement_of_a_fusible_residual_block_passes():
+    from fastscnn_edge.trt.onnx_check import check_qdq_placement
+
+    model = _residual_block()
+    assert check_qdq_placement(model) == [] and check_qdq(model) == []
+
+
+@pytest.mark.parametrize("defect, expected", [
+    ("both inputs", "both inputs quantized"),
+    ("float residual", "float residual"),
+    ("output qdq", "on an op's output alone"),
+    ("shared pair", "shared by 2 consumers"),
+    ("fp32 weights", "quantizes the constant W"),
+    ("float conv input", "quantized weights but a float input"),
+])
+def test_each_placement_rule_is_flagged(defect, expected):
+    from fastscnn_edge.trt.onnx_check import check_qdq_placement
+
+    problems = check_qdq_placement(_residual_block(defect))
+    assert any(expected in p for p in problems), problems
+    if defect == "fp32 weights":
+        assert check_qdq_placement(_residual_block(defect), int8_weights=False) == []

@@ -7,7 +7,8 @@ The operator set is taken from onnx-tensorrt's ``docs/operators.md`` (the suppor
 TensorRT ONNX parser; 8.x branch: opset <= 17) for the operators our graphs use plus common ones.
 Q/DQ rules (same source, and the TensorRT explicit-quantization guide): QuantizeLinear /
 DequantizeLinear with int8 zero points equal to 0, scales > 0, per-channel weights on axis 0
-(axis 1 for ConvTranspose weights).
+(axis 1 for ConvTranspose weights). ``check_qdq_placement``: where the pairs go for TensorRT to
+fuse (quantized Conv inputs, residual Add inputs, no output-only pairs, dedicated pairs).
 """
 
 from __future__ import annotations
@@ -269,6 +270,93 @@ def _check_axis(label: str, node, consts: Dict[str, np.ndarray], consumers: Dict
     if axis != want:
         return [f"{label}: per-channel weights quantized on axis {axis}; TensorRT needs axis {want} (output channels)"]
     return []
+
+
+# TensorRT's Q/DQ placement (developer guide, "Q/DQ Layer-Placement Recommendations")
+
+_WEIGHTED = ("Conv", "ConvTranspose", "Gemm")
+
+
+def check_qdq_placement(proto, *, int8_weights: bool = True) -> List[str]:  # noqa: ANN001
+    """Where a Q/DQ graph departs from TensorRT's placement rules (empty list: follows them).
+
+    1. A weighted op (Conv, ConvTranspose, Gemm) has both its data input and its weights quantized,
+       or neither.
+    2. No Q/DQ on an op's output on its own: every activation DequantizeLinear feeds a weighted op's
+       data input, a MatMul, or an Add.
+    3. Of an Add fed by a quantized Conv, exactly one input is quantized (the residual); the other
+       is that Conv's float output, so Conv + Add (+ ReLU) fuse.
+    4. Dedicated pairs: each activation DequantizeLinear has one consumer and each activation
+       QuantizeLinear feeds one DequantizeLinear.
+    5. ``int8_weights``: weights are int8 initializers behind a DequantizeLinear, not fp32 weights
+       quantized by a QuantizeLinear at build time.
+
+    Advisory: TensorRT builds graphs that break these rules, but runs them slower (unfused layers,
+    extra reformatting). ``check_qdq`` holds the rules it cannot build without.
+    """
+    graph = proto.graph
+    inits = {t.name for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    users: Dict[str, List[object]] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+
+    def from_dq(name: str) -> bool:
+        node = producer.get(name)
+        return node is not None and node.op_type == "DequantizeLinear"
+
+    def weight_dq(node) -> bool:  # noqa: ANN001 - a DQ of a constant (a weight), directly or via Q
+        src = node.input[0]
+        q = producer.get(src)
+        return src in inits or (q is not None and q.op_type == "QuantizeLinear" and q.input[0] in inits)
+
+    out: List[str] = []
+    quantized_convs = set()
+    for node in graph.node:
+        if node.op_type in _WEIGHTED and len(node.input) > 1:
+            data_q, weight_q = from_dq(node.input[0]), from_dq(node.input[1])
+            label = f"{node.op_type} {node.name or node.output[0]}"
+            if weight_q and not data_q:
+                out.append(f"{label} has quantized weights but a float input; TensorRT runs it in int8 only "
+                           "with Q/DQ on both")
+            elif data_q and not weight_q:
+                out.append(f"{label} has a quantized input but float weights; quantize its weights too")
+            if weight_q:
+                quantized_convs.add(node.output[0])
+    for node in graph.node:
+        label = f"{node.op_type} {node.name or node.output[0]}"
+        if node.op_type == "DequantizeLinear" and not weight_dq(node):
+            readers = users.get(node.output[0], [])
+            wrong = sorted({r.op_type for r in readers if r.op_type not in _WEIGHTED + ("MatMul", "Add")})  # type: ignore[attr-defined]
+            if node.output[0] in outputs:
+                wrong.append("a graph output")
+            if wrong:
+                out.append(f"{label} feeds {', '.join(wrong)}: a Q/DQ on an op's output alone, which TensorRT "
+                           "cannot fuse into a weighted op; quantize weighted-op and residual inputs only")
+            if len(readers) > 1:
+                out.append(f"{label} is shared by {len(readers)} consumers; give each its own Q/DQ pair")
+        elif node.op_type == "QuantizeLinear" and node.input[0] not in inits:
+            readers = users.get(node.output[0], [])
+            if len(readers) != 1 or readers[0].op_type != "DequantizeLinear":  # type: ignore[attr-defined]
+                out.append(f"{label} feeds {len(readers)} node(s); each activation Q/DQ pair should be "
+                           "one QuantizeLinear -> one DequantizeLinear")
+        elif node.op_type == "QuantizeLinear" and int8_weights:
+            out.append(f"{label} quantizes the constant {node.input[0]} at build time; store int8 weights "
+                       "behind a DequantizeLinear instead (4x smaller)")
+        elif node.op_type == "Add" and len(node.input) == 2:
+            conv_side = [i for i, name in enumerate(node.input) if name in quantized_convs]
+            dq_side = [i for i, name in enumerate(node.input) if from_dq(name)]
+            if len(dq_side) == 2:
+                out.append(f"{label} has both inputs quantized; leave the Conv-side input in float so Conv + Add fuse")
+            elif conv_side and not dq_side:
+                out.append(f"{label} adds a quantized Conv's output to a float residual; quantize the residual "
+                           "input so Conv + Add fuse into one int8 kernel")
+            elif dq_side and not conv_side:
+                out.append(f"{label} has a quantized residual but its other input is not a quantized Conv's "
+                           "output: nothing to fuse it into")
+    return out
 
 
 def format_problems(path: Union[str, Path], problems: Iterable[str]) -> str:
