@@ -51,7 +51,7 @@ def make_artifacts(model: Path, data: Path, work: Path, res: Tuple[int, int], ca
     out = {"fp32": fp32, "fp16": fp16.path}
     reports: Dict[str, Dict[str, object]] = {"fp16": {"checked_on": fp16.checked_on, **fp16.validation}}
     for target in ("tensorrt", "cpu"):
-        r = to_int8(fp32, onnx_dir / f"int8-{target}.onnx", data / "leftImg8bit" / "train", target=target,
+        r = to_int8(fp32, onnx_dir / f"int8-{target}.onnx", data / "leftImg8bit" / "train", form=target,
                     count=calib_count, method=CALIB_METHOD, val=data, cache=onnx_dir / f"int8-{target}.calib.json", log=log)
         log(f"int8 {target} form: {describe(r.validation, r.checked_on)}")
         out[f"int8-{target}"] = r.path

@@ -141,8 +141,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                              output=t / f"fp32_{head}_{tag}.onnx"), validate=False).path
                 rows[f"fp32 {head}"] = {"file": src}
                 for target in ("cpu", "tensorrt") if head == "cls" else ("cpu",):
-                    r = to_int8(src, t / f"int8_{target}_{head}_{tag}.onnx", calib, target=target, method="minmax",
-                                val=scenes, progress=False)
+                    r = to_int8(src, t / f"int8_{target}_{head}_{tag}.onnx", calib, form=target, method="minmax",
+                                val=scenes)
                     rows[f"int8 {target} form {head}"] = {"file": r.path, "validation": r.validation,
                                                           "checked_on": r.checked_on}
             x = synthetic_frames(read_onnx_meta(rows["fp32 cls"]["file"]), res, n=1, seed=7)[0]  # type: ignore[arg-type]

@@ -3,17 +3,18 @@
 The Python API (typed, documented in :mod:`fastscnn_edge.api`)::
 
     import fastscnn_edge as fe
-    onnx = fe.export(resolutions=["256x512"])[0]
-    (result,) = fe.bench(onnx, iters=20, warmup=5)
+    onnx = fe.export_model(resolutions=["256x512"])[0]
+    (result,) = fe.benchmark(onnx, iters=20, warmup=5)
 
 Importing this package is cheap: torch, onnxruntime, TensorRT and CUDA are imported lazily by
 the functions that need them, so the runtime path works on a Jetson without torch.
 """
 
-from fastscnn_edge.api import bench, build_engine, evaluate, export, open_runner, predict, quantize
+from fastscnn_edge.api import (benchmark, build_engine, evaluate_model, export_model, open_runner, predict_files,
+                               quantize_model)
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.resolution import PAPER_RESOLUTIONS, Resolution
 from fastscnn_edge.version import __version__
 
-__all__ = ["PAPER_RESOLUTIONS", "Resolution", "UserError", "__version__", "bench", "build_engine", "evaluate",
-           "export", "open_runner", "predict", "quantize"]
+__all__ = ["PAPER_RESOLUTIONS", "Resolution", "UserError", "__version__", "benchmark", "build_engine", "evaluate_model",
+           "export_model", "open_runner", "predict_files", "quantize_model"]

@@ -8,11 +8,14 @@ needs torch, ``build_engine`` TensorRT or TensorRT-RTX, the rest onnxruntime.
 
     import fastscnn_edge as fe
 
-    onnx = fe.export(resolutions=["256x512"])[0]       # weights="model.pt" for trained weights
-    fp16 = fe.quantize(onnx, precision="fp16")
+    onnx = fe.export_model(resolutions=["256x512"])[0]   # weights="model.pt" for trained weights
+    fp16 = fe.quantize_model(onnx, precision="fp16")
     with fe.open_runner(onnx) as runner:
         labels = runner.labels(runner(runner.preprocess(frame)))   # frame: an HxWx3 BGR image
-    (result,) = fe.bench(onnx, iters=20, warmup=5)
+    (result,) = fe.benchmark(onnx, iters=20, warmup=5)
+
+The names differ from the modules that implement them (``fastscnn_edge.export``, ``.bench``...),
+so ``import fastscnn_edge.bench`` never hides ``fastscnn_edge.benchmark``.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def _one_resolution(value: Optional[ResolutionLike]) -> Any:
     return _resolutions([value])[0] if value is not None else None
 
 
-def export(weights: Optional[PathLike] = None, *, arch: Optional[str] = None, head: str = "cls",
+def export_model(weights: Optional[PathLike] = None, *, arch: Optional[str] = None, head: str = "cls",
            resolutions: Sequence[ResolutionLike] = (), output: Optional[PathLike] = None, input_format: str = "float",
            labels: str = "uint8", dynamic: bool = False, validate: bool = True,
            progress: Optional[Progress] = None) -> List[Path]:
@@ -58,7 +61,7 @@ def export(weights: Optional[PathLike] = None, *, arch: Optional[str] = None, he
     return [r.path for r in results]
 
 
-def quantize(model: ArtifactLike, *, precision: str = "fp16", calib: Optional[PathLike] = None,
+def quantize_model(model: ArtifactLike, *, precision: str = "fp16", calib: Optional[PathLike] = None,
              form: str = "tensorrt", output: Optional[PathLike] = None) -> Path:
     """A precision-explicit copy of an fp32 export: ``precision="fp16"``, or ``"int8"`` with ``calib``
     images (``form``: ``tensorrt`` Q/DQ or ``cpu`` for onnxruntime); returns its path."""
@@ -69,7 +72,7 @@ def quantize(model: ArtifactLike, *, precision: str = "fp16", calib: Optional[Pa
     if precision == "fp16":
         return Path(to_fp16(model, out).path)
     if precision == "int8":
-        return Path(to_int8(model, out, Path(calib) if calib is not None else None, target=form, progress=False).path)
+        return Path(to_int8(model, out, Path(calib) if calib is not None else None, form=form).path)
     raise UserError(f"unknown precision {precision!r}.", fix="use fp16 or int8.")
 
 
@@ -100,20 +103,20 @@ def open_runner(artifact: ArtifactLike, *, backend: str = "auto", device: str = 
     return _open(artifact, backend=backend, device=device, res=_one_resolution(resolution), threads=threads)
 
 
-def bench(artifact: Optional[ArtifactLike] = None, *, resolutions: Sequence[ResolutionLike] = (), backend: str = "auto",
+def benchmark(artifact: Optional[ArtifactLike] = None, *, resolutions: Sequence[ResolutionLike] = (), backend: str = "auto",
           device: str = "auto", warmup: int = 100, iters: int = 100, threads: Optional[int] = None,
           progress: Optional[Progress] = None) -> List["BenchResult"]:
     """Time ``artifact`` (None: the default artifacts, as ``fastscnn-edge bench`` picks them) with the
     paper's protocol; one result per resolution (``fps``, ``latency`` statistics, ``to_json()``)."""
     from fastscnn_edge.bench import BenchOptions, select_cases
-    from fastscnn_edge.timing import benchmark
+    from fastscnn_edge.timing import benchmark as time_cases
 
     cases = select_cases([artifact] if artifact is not None else [], backend=backend, device=device,
                          resolutions=_resolutions(resolutions))
-    return benchmark(cases, BenchOptions(warmup=warmup, iters=iters, threads=threads), progress=progress)
+    return time_cases(cases, BenchOptions(warmup=warmup, iters=iters, threads=threads), progress=progress)
 
 
-def evaluate(artifact: ArtifactLike, data: PathLike, *, data_format: str = "cityscapes", split: str = "val",
+def evaluate_model(artifact: ArtifactLike, data: PathLike, *, data_format: str = "cityscapes", split: str = "val",
              limit: Optional[int] = None, resolution: Optional[ResolutionLike] = None, backend: str = "auto",
              device: str = "auto", progress: Optional[Progress] = None) -> Dict[str, object]:
     """mIoU, per-class and category IoU, pixel accuracy of ``artifact`` on a labelled split (fractions)."""
@@ -123,7 +126,7 @@ def evaluate(artifact: ArtifactLike, data: PathLike, *, data_format: str = "city
                      progress=progress)
 
 
-def predict(artifact: ArtifactLike, inputs: Sequence[PathLike], output: PathLike = "predictions", *,
+def predict_files(artifact: ArtifactLike, inputs: Sequence[PathLike], output: PathLike = "predictions", *,
             format: str = "color", resolution: Optional[ResolutionLike] = None,  # noqa: A002
             progress: Optional[Progress] = None) -> "PredictResult":
     """Segment images, folders or videos into ``output`` (``format``: color | overlay | trainids |
@@ -134,4 +137,4 @@ def predict(artifact: ArtifactLike, inputs: Sequence[PathLike], output: PathLike
                     progress=progress)
 
 
-__all__ = ["bench", "build_engine", "evaluate", "export", "open_runner", "predict", "quantize"]
+__all__ = ["benchmark", "build_engine", "evaluate_model", "export_model", "open_runner", "predict_files", "quantize_model"]

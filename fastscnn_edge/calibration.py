@@ -18,11 +18,14 @@ import numpy as np
 
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.progress import Progress, report
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 HARD_MIN_IMAGES = 8  # below this the ranges describe a handful of frames, not a domain
 WARN_MIN_IMAGES = 100  # hundreds of images are what calibration needs to be representative
 CACHE_FORMAT = "fastscnn-edge calibration cache v1"
+METHODS = ("entropy", "minmax", "percentile")
+FORMS = ("tensorrt", "cpu")  # the INT8 Q/DQ forms (TensorRT's placement; onnxruntime's x86 kernels)
 
 Log = Optional[Callable[[str], None]]
 
@@ -223,12 +226,13 @@ class ImageReader:
 
 
 def compute_ranges(model_path: Path, op_types: List[str], images: List[Path], meta: ModelMeta,
-                   res: Tuple[int, int], method: str, *, progress: bool = True,
-                   log: Log = None) -> Dict[str, Tuple[float, float]]:
+                   res: Tuple[int, int], method: str, *, progress: Optional[Progress] = None,
+                   log: Log = None, input_name: Optional[str] = None) -> Dict[str, Tuple[float, float]]:
     """Run onnxruntime's calibrator over ``images``; return {tensor: (lowest, highest)}.
 
     Frames are fed one at a time (``collect_data`` may be called repeatedly), so memory stays
-    flat however many images there are, and a progress bar can follow.
+    flat however many images there are, and ``progress`` follows image by image. ``input_name``:
+    the graph's input (read from the file where not given).
     """
     import inspect
     import tempfile
@@ -241,7 +245,8 @@ def compute_ranges(model_path: Path, op_types: List[str], images: List[Path], me
     methods = {"entropy": CalibrationMethod.Entropy, "minmax": CalibrationMethod.MinMax,
                "percentile": CalibrationMethod.Percentile}
     ort.set_default_logger_severity(3)  # the calibrator's own sessions warn about unused initializers
-    input_name = onnx.load(str(model_path), load_external_data=False).graph.input[0].name
+    if input_name is None:
+        input_name = onnx.load(str(model_path), load_external_data=False).graph.input[0].name
     with tempfile.TemporaryDirectory(prefix="fastscnn-calib.") as tmp:
         kwargs: Dict[str, Any] = {"augmented_model_path": str(Path(tmp) / "augmented.onnx"),
                                   "calibrate_method": methods[method]}
@@ -250,13 +255,18 @@ def compute_ranges(model_path: Path, op_types: List[str], images: List[Path], me
             kwargs["providers"] = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                                    if p in ort.get_available_providers()]
         calibrator = create_calibrator(model_path, op_types, **kwargs)
-        with _progress(len(images), f"calibrating ({method})", enabled=progress) as advance:
-            reader = ImageReader(images, meta, res, input_name, on_frame=advance)
-            fed = 0
-            while (item := reader.get_next()) is not None:
-                with _quiet():
-                    calibrator.collect_data(_Single(item))
-                fed += 1
+        seen = [0]
+
+        def advance() -> None:
+            seen[0] += 1
+            report(progress, f"calibrating ({method})", seen[0], len(images))
+
+        reader = ImageReader(images, meta, res, input_name, on_frame=advance)
+        fed = 0
+        while (item := reader.get_next()) is not None:
+            with _quiet():
+                calibrator.collect_data(_Single(item))
+            fed += 1
         if reader.failed and log is not None:
             log(f"warning: {len(reader.failed)} calibration image(s) failed to decode and were skipped.")
         if fed == 0:
@@ -300,50 +310,25 @@ class _Single:
         return item
 
 
-class _progress:
-    """A rich progress bar on stderr (or nothing); yields the ``advance()`` callback."""
-
-    def __init__(self, total: int, text: str, *, enabled: bool) -> None:
-        self.total, self.text, self.enabled = total, text, enabled
-        self._bar: Optional[Any] = None  # rich.progress.Progress, imported only when shown
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-        bar.__enter__()
-        self._bar = bar
-        task = bar.add_task(self.text, total=self.total)
-        return lambda: bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-
-
 # --- the cache -------------------------------------------------------------------------------
 
-def cache_key(onnx_sha256: str, images_sha256: str, method: str, target: str) -> str:
-    """The identity of a calibration: same model, same ordered images, same method and target."""
-    return hashlib.sha256(f"{onnx_sha256}|{images_sha256}|{method}|{target}".encode()).hexdigest()
+def cache_key(onnx_sha256: str, images_sha256: str, method: str, form: str) -> str:
+    """The identity of a calibration: same model, same ordered images, same method and form."""
+    return hashlib.sha256(f"{onnx_sha256}|{images_sha256}|{method}|{form}".encode()).hexdigest()
 
 
-def save_cache(path: Path, *, onnx_sha256: str, images: CalibrationSet, method: str, target: str,
+def save_cache(path: Path, *, onnx_sha256: str, images: CalibrationSet, method: str, form: str,
                policy: str, ranges: Dict[str, Tuple[float, float]]) -> Path:
     """Write the ranges as JSON (atomically). float32 ranges survive the float64 JSON round trip exactly."""
     from fastscnn_edge.fileio import atomic_write_text
 
     doc = {
         "format": CACHE_FORMAT,
-        "key": cache_key(onnx_sha256, images.digest(), method, target),
+        "key": cache_key(onnx_sha256, images.digest(), method, form),
         "onnx_sha256": onnx_sha256,
         "images_sha256": images.digest(),
         "method": method,
-        "target": target,
+        "target": form,
         "count": len(images.paths),
         "policy": policy,
         "images": [[n, s] for n, s in zip(images.names, images.sha256)],
@@ -354,7 +339,6 @@ def save_cache(path: Path, *, onnx_sha256: str, images: CalibrationSet, method: 
 
 def _cache_schema() -> Dict[str, Any]:
     """The calibration cache as stored (``format`` is checked first)."""
-    from fastscnn_edge.quantize import METHODS, TARGETS
     from fastscnn_edge.schema import Field, hex_digest
 
     def ordered(pair: List[float]) -> Optional[str]:
@@ -366,7 +350,7 @@ def _cache_schema() -> Dict[str, Any]:
         "onnx_sha256": digest,
         "images_sha256": digest,
         "method": Field(str, choices=tuple(METHODS)),
-        "target": Field(str, choices=tuple(TARGETS)),
+        "target": Field(str, choices=tuple(FORMS)),
         "count": Field(int, lo=0),
         "policy": Field(str, default=""),
         "images": Field(list, default=list, items=Field(list, length=2, items=Field(str))),

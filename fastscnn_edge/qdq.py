@@ -3,7 +3,7 @@
 Both forms come from onnxruntime's QDQ quantizer (what ``quantize_static`` runs inside), fed
 precomputed ranges so a calibration cache rebuilds the same file.
 
-TensorRT form (``target="tensorrt"``): the placement of NVIDIA's explicit-quantization guidance
+TensorRT form (``form="tensorrt"``): the placement of NVIDIA's explicit-quantization guidance
 (TensorRT developer guide, "Q/DQ Layer-Placement Recommendations"; ModelOpt's ONNX PTQ applies the
 same policy):
 
@@ -20,7 +20,7 @@ same policy):
 
 ``fastscnn_edge.trt.onnx_check.check_qdq_placement`` checks these rules on a graph.
 
-CPU form (``target="cpu"``): what onnxruntime's x86 int8 kernels run fastest: uint8 asymmetric
+CPU form (``form="cpu"``): what onnxruntime's x86 int8 kernels run fastest: uint8 asymmetric
 activations, int8 per-channel weights, every op type onnxruntime quantizes (Conv, Add, Concat,
 MatMul, Resize, ArgMax, ...), ReLU folded into the quantization range. torch-free.
 """
@@ -52,7 +52,7 @@ def cpu_op_types() -> List[str]:
     return sorted(set(QDQRegistry) | set(QLinearOpsRegistry))
 
 
-def insert_qdq(proto, ranges: Dict[str, Tuple[float, float]], *, target: str, method: str,  # noqa: ANN001
+def insert_qdq(proto, ranges: Dict[str, Tuple[float, float]], *, form: str, method: str,  # noqa: ANN001
                exclude: List[str], fp32_weights: bool = False):  # noqa: ANN202 - (ModelProto, str)
     """Quantize ``proto`` (fp32, not modified) with ``ranges`` {tensor: (lowest, highest)}: (ModelProto, description).
 
@@ -66,7 +66,7 @@ def insert_qdq(proto, ranges: Dict[str, Tuple[float, float]], *, target: str, me
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
 
-    trt = target == "tensorrt"
+    trt = form == "tensorrt"
     model = copy.deepcopy(proto)
     if not trt:
         ranges = pad_conv_channels(model, ranges)

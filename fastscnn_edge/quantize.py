@@ -7,8 +7,8 @@ them on CPU, which is how each result is checked against the fp32 model before i
   I/O types unchanged and the in-graph uint8 normalization and the head kept in fp32.
 - ``to_int8``: Q/DQ with onnxruntime's calibrator and QDQ quantizer (what ``quantize_static`` runs
   inside), split so the ranges can be cached and reused without the images. Where the Q/DQ pairs
-  go is :mod:`fastscnn_edge.qdq`: ``target="tensorrt"`` follows TensorRT's placement rules,
-  ``target="cpu"`` is the form onnxruntime's x86 int8 kernels run fastest. The check against
+  go is :mod:`fastscnn_edge.qdq`: ``form="tensorrt"`` follows TensorRT's placement rules,
+  ``form="cpu"`` is the form onnxruntime's x86 int8 kernels run fastest. The check against
   fp32 (agreement, and mIoU where there is ground truth) runs on images calibration never saw.
 
 torch-free: needs onnx, onnxruntime, numpy (and onnxconverter-common for FP16).
@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
+from fastscnn_edge.artifact import Artifact, open_artifact
+from fastscnn_edge.calibration import FORMS, METHODS
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.progress import Progress
 from fastscnn_edge.quant_eval import (  # noqa: F401 - part of this module's public surface
     FP16_MIN_AGREEMENT, EvalFrames, check_bar, compare, cpu_session, describe, image_frames, synthetic_frames,
 )
@@ -32,8 +35,6 @@ if TYPE_CHECKING:
 
 Log = Optional[Callable[[str], None]]
 
-TARGETS = ("tensorrt", "cpu")
-METHODS = ("entropy", "minmax", "percentile")
 DEFAULT_HOLDOUT = 0.1  # of --calib, when no --val is given: every 10th image is never calibrated on
 # Kept in fp32 in FP16 graphs besides the normalization and the head after the last Conv.
 FP16_BLOCK_OPS = ["Softmax", "ArgMax"]
@@ -60,46 +61,38 @@ class QuantizeResult:
         return self.path.stat().st_size
 
 
-def default_output(src: Path, precision: str, target: str = "tensorrt") -> Path:
-    """``x.onnx`` -> ``x.fp16.onnx`` / ``x.int8.onnx`` (TensorRT form) / ``x.int8-cpu.onnx``, beside it.
+def default_output(src: Path, precision: str, form: str = "tensorrt") -> Path:
+    """``x.onnx`` -> ``x.fp16.onnx`` / ``x.int8.onnx`` (TensorRT form) / ``x.int8-cpu.onnx``, beside it
+    (:func:`fastscnn_edge.paths.beside`: where build-engine and bench look)."""
+    from fastscnn_edge.paths import beside
 
-    For a default export this is exactly ``paths.default_onnx(..., precision)``, where build-engine
-    looks; the CPU form has its own suffix so it never shadows the TensorRT one.
-    """
-    tag = precision if precision != "int8" or target == "tensorrt" else "int8-cpu"
-    return src.with_name(f"{src.stem}.{tag}.onnx")
+    return beside(src, precision, form)
 
 
 def default_cache(dst: Path) -> Path:
     """``x.int8.onnx`` -> ``x.int8.calib.json`` beside the model."""
-    return dst.with_suffix(".calib.json")
+    from fastscnn_edge.paths import calibration_cache
+
+    return calibration_cache(dst)
 
 
 # --- shared steps -----------------------------------------------------------------------------
 
-def load_fp32(src: Path):  # noqa: ANN201 - (onnx.ModelProto, ModelMeta, bytes)
-    """Load an fp32 export (one read of the file), its metadata and its bytes; refuse anything
-    already reduced in precision."""
-    import onnx
+def load_fp32(src: "Path | Artifact"):  # noqa: ANN201 - (Artifact, onnx.ModelProto to edit, ModelMeta, bytes)
+    """The fp32 export ``src`` (an Artifact, or a path read once), a copy of its graph to edit, its
+    metadata and bytes; refuse anything already reduced in precision."""
+    import copy
 
-    from fastscnn_edge.metadata import meta_from_proto
-
-    src = Path(src)
-    if not src.is_file():
-        raise UserError(f"model {src} does not exist.", fix="pass an .onnx written by `fastscnn-edge export`.")
-    data = src.read_bytes()
-    try:
-        proto = onnx.load_from_string(data)
-    except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
-        raise UserError(f"{src} is not a readable ONNX file ({type(exc).__name__}).",
-                        fix="pass a file written by `fastscnn-edge export`.") from None
-    meta = meta_from_proto(proto, src)
+    a = open_artifact(src)
+    if a.kind != "onnx":
+        raise UserError(f"{a.path} is not an ONNX file.", fix="pass an .onnx written by `fastscnn-edge export`.")
+    proto, meta = a.proto, a.meta
     reason = _reduced_precision(proto)
     if meta.precision != "fp32" or reason:
-        raise UserError(f"{src} is already {meta.precision if meta.precision != 'fp32' else 'reduced'} precision"
+        raise UserError(f"{a.path} is already {meta.precision if meta.precision != 'fp32' else 'reduced'} precision"
                         f"{f' ({reason})' if reason else ''}; quantizing it again would compound the error.",
                         fix="pass the fp32 ONNX from `fastscnn-edge export`.")
-    return proto, meta, data
+    return a, copy.deepcopy(proto), copy.deepcopy(meta), a.data
 
 
 def _reduced_precision(proto) -> str:  # noqa: ANN001
@@ -125,6 +118,23 @@ def edge_nodes(proto) -> Tuple[List[str], List[str]]:  # noqa: ANN001
     return [n.name for n in nodes[:convs[0]]], [n.name for n in nodes[convs[-1] + 1:]]
 
 
+def shape_only_nodes(proto) -> List[str]:  # noqa: ANN001
+    """Names of the nodes that compute from shapes and constants alone, not from the image.
+
+    In a dynamic export they build the exact PPM pooling matrices at run time (Shape -> Range ->
+    masks -> Cast -> Div); kept fp32 in FP16 graphs, as the static export's folded matrices are:
+    converted, their ``Cast(to=FLOAT)`` and the fp16 arithmetic around it disagree on types.
+    """
+    from_image = {i.name for i in proto.graph.input}
+    out = []
+    for node in proto.graph.node:  # topological order
+        if node.op_type != "Shape" and any(i in from_image for i in node.input):
+            from_image.update(node.output)
+        elif node.op_type not in ("Shape", "Constant"):
+            out.append(node.name)
+    return out
+
+
 def _finish(proto, meta: ModelMeta, src_bytes: bytes, frames: EvalFrames, dst: Path, *,  # noqa: ANN001
             validate: bool, min_agreement: Optional[float], log: Log) -> Dict[str, float]:
     """Attach metadata, check the graph, validate against fp32, then write atomically."""
@@ -147,12 +157,14 @@ def _finish(proto, meta: ModelMeta, src_bytes: bytes, frames: EvalFrames, dst: P
     return validation
 
 
-def _resolution(meta: ModelMeta, src: Path, *, needed: bool) -> Tuple[int, int]:
-    if meta.resolution is not None:
-        return tuple(meta.resolution)  # type: ignore[return-value]
+def _resolution(a: Artifact, asked: Optional[Tuple[int, int]], *, needed: bool) -> Tuple[int, int]:
+    """The size to calibrate and validate at: a static export's own (``asked`` must match), else
+    ``asked``; a dynamic export's INT8 calibration needs the deployment size, its FP16 check does not."""
+    if a.resolution is not None or asked is not None:
+        return tuple(a.resolution_for(asked))  # type: ignore[return-value]
     if needed:
-        raise UserError(f"{src} has dynamic height/width; INT8 calibration needs the deployment size.",
-                        fix="export with a fixed --res (no --dynamic) and quantize that file.")
+        raise UserError(f"{a.path} has dynamic height/width; INT8 calibration needs the deployment size.",
+                        fix="pass --res HxW (the size it will run at), or export with a fixed --res.")
     return DYNAMIC_CHECK_RES
 
 
@@ -169,8 +181,9 @@ def _output_for(src: Path, dst: Optional[Path], default: Path) -> Path:
 
 # --- FP16 -------------------------------------------------------------------------------------
 
-def to_fp16(src: Path, dst: Optional[Path] = None, *, validate: bool = True, min_agreement: Optional[float] = None,
-            log: Log = None) -> QuantizeResult:
+def to_fp16(src: "Path | Artifact", dst: Optional[Path] = None, *, validate: bool = True,
+            min_agreement: Optional[float] = None, log: Log = None,
+            res: Optional[Tuple[int, int]] = None) -> QuantizeResult:
     """Write an FP16 copy of an fp32 export with its I/O types unchanged, validated on CPU.
 
     The in-graph uint8 normalization (before the first Conv) and the head after the last Conv
@@ -179,14 +192,17 @@ def to_fp16(src: Path, dst: Optional[Path] = None, *, validate: bool = True, min
     warning under 99.9 %. Nothing is written on failure.
     """
     t0 = time.perf_counter()
-    src = Path(src)
-    proto, meta, src_bytes = load_fp32(src)
+    a, proto, meta, src_bytes = load_fp32(src)
+    src = a.path
     dst = _output_for(src, dst, default_output(src, "fp16"))
     pre, head = edge_nodes(proto)
+    if not head:  # the logits head ends in the classifier Conv: keep that Conv fp32, so its output (the
+        head = [[n for n in proto.graph.node if n.op_type == "Conv"][-1].name]  # graph output) stays fp32
+    pre += [n for n in shape_only_nodes(proto) if n not in pre and n not in head]
     converted, converter = _convert_fp16(src, proto, pre, head)
     out_meta = _derived_meta(meta, "fp16", {"converter": converter, "fp32_nodes": str(len(pre + head)),
                                            "source_onnx_sha256": _sha(src_bytes)})
-    frames = EvalFrames(synthetic_frames(meta, _resolution(meta, src, needed=False)))
+    frames = EvalFrames(synthetic_frames(meta, _resolution(a, res, needed=False)))
     v = _finish(converted, out_meta, src_bytes, frames, dst, validate=validate, min_agreement=min_agreement, log=log)
     return QuantizeResult(dst, out_meta, v, time.perf_counter() - t0, checked_on=frames.source)
 
@@ -276,6 +292,13 @@ def _exact(name: str) -> str:
     return f"^{re.escape(name)}$"
 
 
+def meta_input_name(meta: ModelMeta) -> str:
+    """The graph input's name for ``meta``'s input format (what export names it; conformance-checked)."""
+    from fastscnn_edge.conformance import INPUT_NAMES
+
+    return INPUT_NAMES[meta.input_format]
+
+
 def _derived_meta(meta: ModelMeta, precision: str, extra: Dict[str, str]) -> ModelMeta:
     import dataclasses
 
@@ -290,18 +313,18 @@ def _sha(data: bytes) -> str:
 
 # --- INT8 -------------------------------------------------------------------------------------
 
-def to_int8(src: Path, dst: Optional[Path], calib: Optional[Path], *, target: str = "tensorrt",
+def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], *, form: str = "tensorrt",
             method: str = "entropy", count: Optional[int] = None, cache: Optional[Path] = None,
             holdout: Optional[float] = None, val: Optional[Path] = None, fp32_weights: bool = False,
-            validate: bool = True, min_agreement: Optional[float] = None, progress: bool = True,
-            log: Log = None) -> QuantizeResult:
+            validate: bool = True, min_agreement: Optional[float] = None, progress: Optional[Progress] = None,
+            log: Log = None, res: Optional[Tuple[int, int]] = None) -> QuantizeResult:
     """Write an INT8 Q/DQ copy of an fp32 export, calibrated on ``calib`` (folder or .txt list).
 
-    ``target``: ``tensorrt`` (TensorRT's Q/DQ placement; ``fp32_weights`` keeps fp32 weights
+    ``form``: ``tensorrt`` (TensorRT's Q/DQ placement; ``fp32_weights`` keeps fp32 weights
     behind Q/DQ pairs instead of int8 initializers) or ``cpu`` (onnxruntime's x86 kernels); see
     :mod:`fastscnn_edge.qdq`. The ranges are cached as JSON at ``cache`` (default
     ``<dst stem>.calib.json``), keyed by the source ONNX's sha256, the ordered calibration image list
-    (names + sha256), ``method`` and ``target``; with ``calib=None`` they come from ``cache`` alone
+    (names + sha256), ``method`` and ``form``; with ``calib=None`` they come from ``cache`` alone
     and the same file is rebuilt byte for byte.
 
     Validation (fp32 vs int8 on CPU: pixel agreement, and mIoU of both where images have ground
@@ -315,48 +338,48 @@ def to_int8(src: Path, dst: Optional[Path], calib: Optional[Path], *, target: st
     from fastscnn_edge.qdq import insert_qdq
 
     t0 = time.perf_counter()
-    if target not in TARGETS:
-        raise UserError(f"unknown target {target!r}.", fix=f"use one of: {', '.join(TARGETS)}.")
+    if form not in FORMS:
+        raise UserError(f"unknown INT8 form {form!r}.", fix=f"use one of: {', '.join(FORMS)}.")
     if method not in METHODS:
         raise UserError(f"unknown calibration method {method!r}.", fix=f"use one of: {', '.join(METHODS)}.")
-    if fp32_weights and target != "tensorrt":
-        raise UserError("fp32 weights are an option of the TensorRT form only.", fix="drop it, or use --target tensorrt.")
-    src = Path(src)
-    proto, meta, src_bytes = load_fp32(src)
-    res = _resolution(meta, src, needed=True)
-    dst = _output_for(src, dst, default_output(src, "int8", target))
+    if fp32_weights and form != "tensorrt":
+        raise UserError("fp32 weights are an option of the TensorRT form only.", fix="drop it, or use --form tensorrt.")
+    a, proto, meta, src_bytes = load_fp32(src)
+    src = a.path
+    res = _resolution(a, res, needed=True)
+    dst = _output_for(src, dst, default_output(src, "int8", form))
     cache_path = Path(cache) if cache is not None else default_cache(dst)
     check_writable(cache_path)
     src_sha = _sha(src_bytes)
     if holdout is None:
         holdout = 0.0 if val is not None or calib is None else DEFAULT_HOLDOUT
-    c = _calibrate(src, src_sha, meta, res, calib, cache, cache_path, method, target, count, holdout, progress, log)
+    c = _calibrate(src, src_sha, meta, res, calib, cache, cache_path, method, form, count, holdout, progress, log)
     frames = _validation_frames(c, val, meta, res, log) if validate else EvalFrames([])
-    quantized, converter = insert_qdq(proto, c.ranges, target=target, method=method, exclude=_float_nodes(proto, target),
+    quantized, converter = insert_qdq(proto, c.ranges, form=form, method=method, exclude=_float_nodes(proto, form),
                                       fp32_weights=fp32_weights)
-    if target == "tensorrt":
+    if form == "tensorrt":
         _check_placement(quantized, fp32_weights)
     out_meta = _derived_meta(meta, "int8", {
         "converter": converter, "calib_method": method, "calib_count": str(c.count),
-        "calib_policy": c.policy, "calib_images_sha256": c.images_sha256, "target": target,
+        "calib_policy": c.policy, "calib_images_sha256": c.images_sha256, "qdq_form": form,
         "quantized_op_types": ",".join(sorted({n.op_type for n in _quantized_nodes(quantized)})),
         "source_onnx_sha256": src_sha,
     })
     v = _finish(quantized, out_meta, src_bytes, frames, dst, validate=validate, min_agreement=min_agreement, log=log)
     if c.images is not None and not c.reused:
-        cal.save_cache(cache_path, onnx_sha256=src_sha, images=c.images, method=method, target=target,
+        cal.save_cache(cache_path, onnx_sha256=src_sha, images=c.images, method=method, form=form,
                        policy=c.policy, ranges=c.ranges)
     return QuantizeResult(dst, out_meta, v, time.perf_counter() - t0, cache_path, c.reused, frames.source)
 
 
-def calibration_op_types(target: str) -> List[str]:
+def calibration_op_types(form: str) -> List[str]:
     """The op types whose tensors are calibrated: TensorRT form Conv and Add, CPU form all ([])."""
     from fastscnn_edge.qdq import TRT_OP_TYPES
 
-    return list(TRT_OP_TYPES) if target == "tensorrt" else []
+    return list(TRT_OP_TYPES) if form == "tensorrt" else []
 
 
-def _float_nodes(proto, target: str) -> List[str]:  # noqa: ANN001
+def _float_nodes(proto, form: str) -> List[str]:  # noqa: ANN001
     """Nodes kept float, measured on onnxruntime (calibration/README.md has the numbers).
 
     Both forms: the in-graph uint8 normalization and the head after the last Conv (full-resolution
@@ -367,7 +390,7 @@ def _float_nodes(proto, target: str) -> List[str]:  # noqa: ANN001
     """
     pre, head = edge_nodes(proto)
     convs = [n.name for n in proto.graph.node if n.op_type == "Conv"]
-    if target == "cpu":
+    if form == "cpu":
         return pre + head + (convs[:1] if pre else [])
     return pre + head + convs[-1:]
 
@@ -417,8 +440,8 @@ class _Calibration:
 
 
 def _calibrate(src: Path, src_sha: str, meta: ModelMeta, res: Tuple[int, int], calib: Optional[Path],
-               cache: Optional[Path], cache_path: Path, method: str, target: str, count: Optional[int],
-               holdout: float, progress: bool, log: Log) -> _Calibration:
+               cache: Optional[Path], cache_path: Path, method: str, form: str, count: Optional[int],
+               holdout: float, progress: Optional[Progress], log: Log) -> _Calibration:
     """The ranges: from the cache alone (no images), from a matching cache, or a calibration pass."""
     from fastscnn_edge import calibration as cal
 
@@ -427,7 +450,7 @@ def _calibrate(src: Path, src_sha: str, meta: ModelMeta, res: Tuple[int, int], c
             raise UserError("INT8 needs calibration images or a calibration cache.",
                             fix="pass --calib DIR (or a .txt list), or --cache FILE from an earlier run.")
         doc = cal.load_cache(cache_path)
-        _check_cache(doc, cache_path, src, src_sha, method, target)
+        _check_cache(doc, cache_path, src, src_sha, method, form)
         listed = doc.get("images", [])
         shas = [str(entry[1]) for entry in listed] if isinstance(listed, list) else []
         return _Calibration(cal.ranges_from_cache(doc), True, str(doc.get("policy", "")),
@@ -435,21 +458,21 @@ def _calibrate(src: Path, src_sha: str, meta: ModelMeta, res: Tuple[int, int], c
                             calibrated_sha256=shas)
     images = cal.collect_images(calib, count=count, holdout=holdout, log=log)
     policy = cal.policy_string(meta, res)
-    found = _matching_cache(cache_path, cal.cache_key(src_sha, images.digest(), method, target), log)
+    found = _matching_cache(cache_path, cal.cache_key(src_sha, images.digest(), method, form), log)
     if found is not None:
         ranges = cal.ranges_from_cache(found)
     else:
-        ranges = cal.compute_ranges(src, calibration_op_types(target), images.paths, meta, res, method,
-                                    progress=progress, log=log)
+        ranges = cal.compute_ranges(src, calibration_op_types(form), images.paths, meta, res, method,
+                                    progress=progress, log=log, input_name=meta_input_name(meta))
     return _Calibration(ranges, found is not None, policy, len(images.paths), images.digest(), images,
                         list(images.sha256))
 
 
-def _check_cache(doc: Dict[str, object], path: Path, src: Path, src_sha: str, method: str, target: str) -> None:
+def _check_cache(doc: Dict[str, object], path: Path, src: Path, src_sha: str, method: str, form: str) -> None:
     if doc.get("onnx_sha256") != src_sha:
         raise UserError(f"calibration cache {path} was made for a different ONNX than {src}.",
                         fix="calibrate again with --calib DIR (the cache is keyed by the fp32 model's sha256).")
-    for name, want, opt in (("method", method, "--calib-method"), ("target", target, "--target")):
+    for name, want, opt in (("method", method, "--calib-method"), ("target", form, "--form")):
         if doc.get(name) != want:
             raise UserError(f"calibration cache {path} was made with {name} {doc.get(name)!r}, not {want!r}.",
                             fix=f"pass {opt} {doc.get(name)}, or calibrate again with --calib DIR.")
@@ -470,13 +493,13 @@ def _matching_cache(path: Path, key: str, log: Log) -> Optional[Dict[str, object
             log(f"calibration cache {path} is for other images/model/method; calibrating again and replacing it.")
         return None
     if log is not None:
-        log(f"reusing calibration ranges from {path} (same model, images, method and target).")
+        log(f"reusing calibration ranges from {path} (same model, images, method and form).")
     return doc
 
 
 def cpu_only_machine() -> bool:
     """True where neither TensorRT nor an NVIDIA GPU (nvidia-smi, a Jetson, an onnxruntime GPU provider) is here."""
-    from fastscnn_edge.backends import ort_gpu_providers, tensorrt_available
     from fastscnn_edge.envinfo import gpu_info
+    from fastscnn_edge.machine import ort_gpu_providers, tensorrt_available
 
     return not tensorrt_available() and not ort_gpu_providers() and not gpu_info()

@@ -36,7 +36,8 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
 def test_every_api_function_is_typed_and_documented():
     import fastscnn_edge as fe
 
-    for name in ("export", "quantize", "build_engine", "open_runner", "bench", "evaluate", "predict"):
+    for name in ("export_model", "quantize_model", "build_engine", "open_runner", "benchmark", "evaluate_model",
+                 "predict_files"):
         fn = getattr(fe, name)
         assert fn.__doc__ and len(fn.__doc__.strip()) > 40, name
         sig = inspect.signature(fn)
@@ -52,7 +53,7 @@ def test_api_errors_are_user_errors_with_a_fix(tmp_path):
         fe.open_runner(tmp_path / "missing.onnx")
     assert "does not exist" in e.value.cause and e.value.fix
     with pytest.raises(fe.UserError, match="not of the form HxW"):
-        fe.bench(tmp_path / "x.onnx", resolutions=["big"])
+        fe.benchmark(tmp_path / "x.onnx", resolutions=["big"])
 
 
 def test_importing_the_package_loads_nothing_heavy():
@@ -60,6 +61,8 @@ def test_importing_the_package_loads_nothing_heavy():
             "heavy = [m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt', 'tensorrt_rtx', 'cv2', 'numpy') "
             "if m in sys.modules]\n"
             "assert not heavy, heavy\n"
-            "assert callable(fe.export) and fe.Resolution.parse('256x512') == (256, 512)\n")
+            "assert callable(fe.export_model) and fe.Resolution.parse('256x512') == (256, 512)\n"
+            "import fastscnn_edge.bench, fastscnn_edge.export, fastscnn_edge.predict  # the modules do not hide the API\n"
+            "assert callable(fe.benchmark) and callable(fe.export_model) and callable(fe.predict_files)\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr

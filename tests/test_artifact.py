@@ -117,7 +117,7 @@ def parse_counter(monkeypatch):
     return lambda path: counts.get(key_of(Path(path).read_bytes()), 0)
 
 
-@pytest.mark.parametrize("command", ["bench", "predict", "eval", "compare", "info"])
+@pytest.mark.parametrize("command", ["bench", "predict", "eval", "compare", "info", "build-engine", "quantize"])
 def test_each_command_parses_each_onnx_once(files, tmp_path, capsys, parse_counter, command):
     import cv2
 
@@ -134,7 +134,11 @@ def test_each_command_parses_each_onnx_once(files, tmp_path, capsys, parse_count
             "predict": ["predict", onnx, data / "images", "-o", tmp_path / "pred"],
             "eval": ["eval", onnx, "--data", data, "--data-format", "folder"],
             "compare": ["compare", onnx, files["dynamic"], "--random", "1", "--res", "64x128"],
-            "info": ["info", onnx]}[command]
+            "info": ["info", onnx],
+            "build-engine": ["build-engine", onnx, "--fp16", "--runtime", "rtx", "-o", tmp_path / "m.rtx.engine"],
+            "quantize": ["quantize", onnx, "--fp16", "-o", tmp_path / "m.fp16.onnx"]}[command]
+    if command == "build-engine":
+        pytest.importorskip("tensorrt_rtx", reason="the RTX build needs TensorRT-RTX (scripts/setup.sh dev)")
     with pytest.raises(SystemExit) as e:
         main([str(a) for a in args])
     assert e.value.code == 0, capsys.readouterr().err

@@ -122,7 +122,7 @@ def test_cache_round_trip_is_exact_and_validated(tmp_path):
     images = cal.collect_images(tmp_path / "imgs")
     ranges = {"t1": (float(np.float32(-1.2345678)), float(np.float32(3.3))), "t0": (0.0, float(np.float32(0.1)))}
     path = cal.save_cache(tmp_path / "m.calib.json", onnx_sha256="ab" * 32, images=images, method="minmax",
-                          target="tensorrt", policy="p", ranges=ranges)
+                          form="tensorrt", policy="p", ranges=ranges)
     doc = cal.load_cache(path)
     assert doc["key"] == cal.cache_key("ab" * 32, images.digest(), "minmax", "tensorrt")
     assert cal.ranges_from_cache(doc) == ranges

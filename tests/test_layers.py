@@ -21,7 +21,8 @@ LAYERS: List[List[str]] = [
     ["metadata"],  # ModelMeta: what every artifact carries
     ["preprocess", "checkpoint", "trt.sidecar"],  # stored formats
     ["artifact", "runner", "datasets", "convert", "synth", "triton_templates"],  # files read once, the runner interface
-    ["palette", "train_data", "calibration", "report", "triton", "export", "trt.runner", "describe"],  # single steps
+    ["palette", "train_data", "calibration", "report", "triton", "export", "trt.runner", "describe", "qdq",
+     "quant_eval"],  # single steps
     ["backends", "quantize", "train", "bench", "serving"],  # runners, precision, training, cases, a server
     ["evaluate", "timing", "trt.build", "trt"],  # workflows over runners
     ["predict"],

@@ -36,8 +36,8 @@ def int8_forms(exported, tmp_path_factory) -> dict:
     rng = np.random.default_rng(0)
     for i in range(8):
         cv2.imwrite(str(d / "calib" / f"{i}.png"), cv2.resize(rng.integers(0, 256, (4, 8, 3), dtype=np.uint8), (128, 64)))
-    int8 = to_int8(exported, d / "m.int8.onnx", d / "calib", method="minmax", progress=False)
-    fp32w = to_int8(exported, d / "m.w.onnx", None, method="minmax", cache=int8.cache, fp32_weights=True, progress=False)
+    int8 = to_int8(exported, d / "m.int8.onnx", d / "calib", method="minmax")
+    fp32w = to_int8(exported, d / "m.w.onnx", None, method="minmax", cache=int8.cache, fp32_weights=True)
     return {"int8": int8.path, "fp32-weights": fp32w.path}
 
 

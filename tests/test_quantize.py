@@ -84,7 +84,7 @@ def scenes(tmp_path_factory) -> Path:
 def trt_int8(models, calib_dir, tmp_path_factory):
     """The cls model quantized once for TensorRT (minmax); its cache sits beside it."""
     d = tmp_path_factory.mktemp("int8")
-    return to_int8(models["cls"], d / "cls.int8.onnx", calib_dir, target="tensorrt", method="minmax", progress=False)
+    return to_int8(models["cls"], d / "cls.int8.onnx", calib_dir, form="tensorrt", method="minmax")
 
 
 def io_types(path: Path) -> tuple:
@@ -161,7 +161,7 @@ def test_int8_tensorrt_form(models, trt_int8):
     assert r.size < 0.5 * models["cls"].stat().st_size  # fp32 weights + Q/DQ used to make it larger than fp32
     assert io_types(r.path) == io_types(models["cls"])
     meta = read_onnx_meta(r.path)
-    assert meta.precision == "int8" and meta.extra["target"] == "tensorrt"
+    assert meta.precision == "int8" and meta.extra["qdq_form"] == "tensorrt"
     assert meta.extra["quantized_op_types"] == "Add,Conv"
     assert meta.extra["calib_method"] == "minmax" and meta.extra["calib_count"] == "9"  # frame 09 held out
     assert "resize-full-frame-bilinear" in meta.extra["calib_policy"] and "rgb8" in meta.extra["calib_policy"]
@@ -173,8 +173,7 @@ def test_int8_tensorrt_form(models, trt_int8):
 
 def test_int8_tensorrt_form_with_fp32_weights(models, trt_int8, tmp_path):
     """Asked for, the weights stay fp32 behind Q/DQ pairs: same placement, same numbers, ~4x the weight bytes."""
-    r = to_int8(models["cls"], tmp_path / "w.onnx", None, method="minmax", cache=trt_int8.cache, fp32_weights=True,
-                progress=False)
+    r = to_int8(models["cls"], tmp_path / "w.onnx", None, method="minmax", cache=trt_int8.cache, fp32_weights=True)
     m, init = quant_nodes(r.path)
     weight_q = [n for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in init]
     assert len(weight_q) == 44 and all(init[n.input[0]].dtype == np.float32 for n in weight_q)
@@ -193,7 +192,7 @@ def test_validation_runs_on_val_images_with_ground_truth(models, scenes, tmp_pat
     from fastscnn_edge.preprocess import labels_to_size, read_image_bgr, to_network_input
 
     train = scenes / "leftImg8bit" / "train"
-    r = to_int8(models["cls"], tmp_path / "v.onnx", train, target="cpu", method="minmax", val=scenes, progress=False)
+    r = to_int8(models["cls"], tmp_path / "v.onnx", train, form="cpu", method="minmax", val=scenes)
     v = r.validation
     assert read_onnx_meta(r.path).extra["calib_count"] == "10"  # --val given: all of --calib calibrates
     m, init = quant_nodes(r.path)
@@ -214,15 +213,15 @@ def test_validation_runs_on_val_images_with_ground_truth(models, scenes, tmp_pat
     assert v["miou_reference"] == pytest.approx(cm.miou())
     assert 0 <= v["miou"] <= 1
     with pytest.raises(UserError, match="also a calibration image"):
-        to_int8(models["cls"], tmp_path / "w.onnx", train, method="minmax", val=train, progress=False)
+        to_int8(models["cls"], tmp_path / "w.onnx", train, method="minmax", val=train)
     assert not (tmp_path / "w.onnx").exists()
 
 
 def test_holdout_sets_images_aside_and_refuses_too_few_left(models, calib_dir, tmp_path):
     with pytest.raises(UserError, match="after holding out 5"):
-        to_int8(models["cls"], tmp_path / "h.onnx", calib_dir, method="minmax", holdout=0.5, progress=False)
+        to_int8(models["cls"], tmp_path / "h.onnx", calib_dir, method="minmax", holdout=0.5)
     log: list = []
-    r = to_int8(models["cls"], tmp_path / "n.onnx", calib_dir, method="minmax", holdout=0.0, progress=False,
+    r = to_int8(models["cls"], tmp_path / "n.onnx", calib_dir, method="minmax", holdout=0.0,
                 log=log.append)
     assert r.checked_on.startswith("synthetic") and any("--val" in m for m in log)  # says it is not real images
     assert read_onnx_meta(r.path).extra["calib_count"] == "10"
@@ -233,7 +232,7 @@ def test_int8_cpu_form_uses_uint8_activations(models, calib_dir, tmp_path):
 
     src = tmp_path / "fastscnn_paper_prob_64x128.onnx"
     shutil.copy(models["prob"], src)
-    r = to_int8(src, None, calib_dir, target="cpu", method="minmax", progress=False)
+    r = to_int8(src, None, calib_dir, form="cpu", method="minmax")
     assert r.path == tmp_path / "fastscnn_paper_prob_64x128.int8-cpu.onnx"  # beside the source, own suffix
     assert r.cache == tmp_path / "fastscnn_paper_prob_64x128.int8-cpu.calib.json"
     m, init = quant_nodes(r.path)
@@ -256,19 +255,19 @@ def test_int8_cpu_form_uses_uint8_activations(models, calib_dir, tmp_path):
 
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
 def test_histogram_methods_calibrate(models, calib_dir, tmp_path, method):
-    r = to_int8(models["cls"], tmp_path / "m.onnx", calib_dir, method=method, count=8, progress=False)
+    r = to_int8(models["cls"], tmp_path / "m.onnx", calib_dir, method=method, count=8)
     assert read_onnx_meta(r.path).extra["calib_method"] == method and read_onnx_meta(r.path).extra["calib_count"] == "8"
     ranges = __import__("json").loads(r.cache.read_text())["ranges"]
     assert ranges and all(lo <= hi for lo, hi in ranges.values())
 
 
 def test_cache_reuse_without_images_is_byte_identical(models, calib_dir, trt_int8, tmp_path):
-    again = to_int8(models["cls"], tmp_path / "b.onnx", None, method="minmax", cache=trt_int8.cache, progress=False)
+    again = to_int8(models["cls"], tmp_path / "b.onnx", None, method="minmax", cache=trt_int8.cache)
     assert again.cache_reused
     assert again.path.read_bytes() == trt_int8.path.read_bytes()
     # Same images, same cache: the calibration pass is skipped.
     log: list[str] = []
-    to_int8(models["cls"], tmp_path / "c.onnx", calib_dir, method="minmax", cache=trt_int8.cache, progress=False,
+    to_int8(models["cls"], tmp_path / "c.onnx", calib_dir, method="minmax", cache=trt_int8.cache,
             log=log.append)
     assert any("reusing calibration ranges" in m for m in log)
     assert (tmp_path / "c.onnx").read_bytes() == trt_int8.path.read_bytes()
@@ -278,8 +277,8 @@ def test_cache_for_another_method_target_or_model_is_refused(models, trt_int8, t
     cache = trt_int8.cache
     with pytest.raises(UserError, match="method 'minmax'"):
         to_int8(models["cls"], tmp_path / "b.onnx", None, method="entropy", cache=cache)
-    with pytest.raises(UserError, match="target 'tensorrt'"):
-        to_int8(models["cls"], tmp_path / "b.onnx", None, method="minmax", target="cpu", cache=cache)
+    with pytest.raises(UserError, match="target .tensorrt."):
+        to_int8(models["cls"], tmp_path / "b.onnx", None, method="minmax", form="cpu", cache=cache)
     with pytest.raises(UserError, match="different ONNX"):
         to_int8(models["prob"], tmp_path / "c.onnx", None, method="minmax", cache=cache)
     with pytest.raises(UserError, match="calibration images or a calibration cache"):
@@ -321,8 +320,7 @@ def test_failed_bar_writes_nothing(models, calib_dir, tmp_path):
     with pytest.raises(ValidationFailed, match="nothing was written"):
         to_fp16(models["prob"], tmp_path / "x.onnx", min_agreement=1.0000001)
     with pytest.raises(ValidationFailed):
-        to_int8(models["cls"], tmp_path / "y.onnx", calib_dir, method="minmax", count=8, min_agreement=1.0000001,
-                progress=False)
+        to_int8(models["cls"], tmp_path / "y.onnx", calib_dir, method="minmax", count=8, min_agreement=1.0000001)
     assert list(tmp_path.iterdir()) == []  # neither model nor cache
 
 
@@ -360,7 +358,7 @@ def test_cli_fp16_and_int8_one_line_results_and_errors(models, trt_int8, tmp_pat
 
 
 def test_cli_points_cpu_only_machines_to_target_cpu(models, calib_dir, trt_int8, tmp_path, capsys, monkeypatch):
-    """Default target on a machine without TensorRT or GPU: one line naming --target cpu; not when asked explicitly."""
+    """Default form on a machine without TensorRT or GPU: one line naming --form cpu; not when asked explicitly."""
     import fastscnn_edge.quantize as quantize
     from fastscnn_edge.cli import main
 
@@ -373,14 +371,14 @@ def test_cli_points_cpu_only_machines_to_target_cpu(models, calib_dir, trt_int8,
     args = ("quantize", str(models["cls"]), "--int8", "--calib", str(calib_dir), "--calib-method", "minmax")
     monkeypatch.setattr(quantize, "cpu_only_machine", lambda: True)
     code, out, err = run(*args, "-o", str(tmp_path / "a.onnx"), "--cache", str(trt_int8.cache))
-    hints = [line for line in err.splitlines() if "--target cpu" in line]
+    hints = [line for line in err.splitlines() if "--form cpu" in line]
     assert code == 0 and len(hints) == 1 and "int8 (tensorrt)" in out
     assert "over 1 held-out --calib image(s)" in out  # what agreement was measured on, and how many
-    code, _, err = run(*args, "-o", str(tmp_path / "b.onnx"), "--cache", str(trt_int8.cache), "--target", "tensorrt")
-    assert code == 0 and "--target cpu" not in err
+    code, _, err = run(*args, "-o", str(tmp_path / "b.onnx"), "--cache", str(trt_int8.cache), "--form", "tensorrt")
+    assert code == 0 and "--form cpu" not in err
     monkeypatch.setattr(quantize, "cpu_only_machine", lambda: False)
     code, _, err = run(*args, "-o", str(tmp_path / "c.onnx"), "--cache", str(trt_int8.cache))
-    assert code == 0 and "--target cpu" not in err
+    assert code == 0 and "--form cpu" not in err
 
 
 def test_quantize_runs_without_torch(models, trt_int8, tmp_path):

@@ -90,7 +90,7 @@ def test_runtime_commands_run_without_torch(runtime_venv, models):
 
     steps = [
         ("quantize", "quantize", models["cls"], "--fp16"),
-        ("int8", "quantize", models["cls"], "--int8", "--calib", models["calib"], "--target", "cpu",
+        ("int8", "quantize", models["cls"], "--int8", "--calib", models["calib"], "--form", "cpu",
          "--calib-method", "minmax"),
         ("bench", "bench", models["cls"], "--backend", "onnxruntime", "--iters", "3", "--warmup", "1",
          "--json", d / "bench.json"),

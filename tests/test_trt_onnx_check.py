@@ -167,7 +167,7 @@ def test_quantize_helper_output_if_present(exported, tmp_path):
         cv2.imwrite(str(calib / f"{i}.png"), rng.integers(0, 256, (64, 128, 3), dtype=np.uint8))
     fp16 = Path(quantize.to_fp16(exported["int32"], tmp_path / "m.fp16.onnx").path)
     assert check_onnx(fp16, generation="10", reference=exported["int32"]) == []
-    int8 = Path(quantize.to_int8(exported["int32"], tmp_path / "m.int8.onnx", calib, target="tensorrt").path)
+    int8 = Path(quantize.to_int8(exported["int32"], tmp_path / "m.int8.onnx", calib, form="tensorrt").path)
     assert check_onnx(int8, generation="8", int8=True, reference=exported["int32"]) == []
 
 

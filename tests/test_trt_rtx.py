@@ -69,8 +69,8 @@ def models(tmp_path_factory, calib_images):
         elif prec == "fp16":
             made[key] = to_fp16(get(head, inp, lab, dyn, "fp32"), validate=False).path
         else:
-            made[key] = to_int8(get(head, inp, lab, dyn, "fp32"), None, calib_images, target="tensorrt",
-                                method="minmax", count=8, validate=False, progress=False,
+            made[key] = to_int8(get(head, inp, lab, dyn, "fp32"), None, calib_images, form="tensorrt",
+                                method="minmax", count=8, validate=False,
                                 **({"res": (128, 256)} if dyn else {})).path
         return made[key]
 

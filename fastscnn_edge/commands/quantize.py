@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from fastscnn_edge.commands import options
 from fastscnn_edge.errors import UserError
 
 
@@ -15,7 +16,8 @@ def quantize_cmd(
     fp16: bool = typer.Option(False, "--fp16", help="FP16 graph, I/O types unchanged (ModelOpt AutoCast or onnxconverter-common)."),
     int8: bool = typer.Option(False, "--int8", help="INT8 Q/DQ graph calibrated on --calib images (or reusing --cache)."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images: a folder (recursive) or a .txt list, one path per line."),
-    target: Optional[str] = typer.Option(None, "--target", help="INT8 form: tensorrt (default; TensorRT's Q/DQ placement, int8 weights) | cpu (for onnxruntime on x86: uint8 activations, every op quantized)."),
+    form: Optional[str] = typer.Option(None, "--form", help="INT8 form: tensorrt (default; TensorRT's Q/DQ placement, int8 weights) | cpu (for onnxruntime on x86: uint8 activations, every op quantized)."),
+    res: Optional[str] = options.res("HxW to calibrate and validate at: required for INT8 of a dynamic export (the deployment size); FP16 of one is validated at 256x512 unless given."),
     calib_method: str = typer.Option("entropy", "--calib-method", help="entropy | minmax | percentile (minmax is often safer for segmentation)."),
     calib_count: Optional[int] = typer.Option(None, "--calib-count", help="Use N images, evenly spaced over the sorted list (default: all)."),
     holdout: Optional[float] = typer.Option(None, "--holdout", help="Fraction of --calib set aside (every k-th image) to measure agreement/mIoU on; never calibrated on. Default 0.1, or 0 with --val."),
@@ -23,23 +25,25 @@ def quantize_cmd(
     fp32_weights: bool = typer.Option(False, "--fp32-weights", help="TensorRT form: keep fp32 weights behind Q/DQ pairs (default: int8 weights behind DequantizeLinear, 4x smaller)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Calibration cache JSON to reuse/write (default: <output stem>.calib.json). With no --calib it is reused alone."),
     min_agreement: Optional[float] = typer.Option(None, "--min-agreement", help="Fail (exit 4, nothing written) if pixel agreement with fp32 is under this fraction, e.g. 0.999. Default: report only (warn under 0.999 for fp16)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output .onnx. Default: beside MODEL as <stem>.fp16.onnx / .int8.onnx / .int8-cpu.onnx."),
+    output: Optional[Path] = options.output(help="Output .onnx. Default: beside MODEL as <stem>.fp16.onnx / .int8.onnx / .int8-cpu.onnx."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip the onnxruntime fp32-vs-quantized check (not recommended)."),
 ) -> None:
     """Write a precision-explicit ONNX (FP16, or INT8 Q/DQ with calibration) for TensorRT or onnxruntime."""
+    from fastscnn_edge.artifact import Artifact
     from fastscnn_edge.fileio import human_size
-    from fastscnn_edge.quantize import METHODS, TARGETS, cpu_only_machine, describe, to_fp16, to_int8
+    from fastscnn_edge.quantize import FORMS, METHODS, cpu_only_machine, describe, to_fp16, to_int8
+    from fastscnn_edge.resolution import parse_resolution
 
     if fp16 == int8:
         raise UserError("pass exactly one of --fp16 and --int8.", fix="e.g. `fastscnn-edge quantize MODEL.onnx --fp16`.")
     if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
         raise UserError(f"--min-agreement {min_agreement} is not a fraction in 0..1.", fix="pass e.g. --min-agreement 0.999.")
     if fp16 and (calib is not None or cache is not None or calib_count is not None or holdout is not None
-                 or val is not None or target is not None or fp32_weights):
-        raise UserError("--calib/--cache/--calib-count/--holdout/--val/--target/--fp32-weights apply to --int8 only.",
+                 or val is not None or form is not None or fp32_weights):
+        raise UserError("--calib/--cache/--calib-count/--holdout/--val/--form/--fp32-weights apply to --int8 only.",
                         fix="drop them, or use --int8.")
-    if int8 and target is not None and target not in TARGETS:
-        raise UserError(f"unknown --target {target!r}.", fix=f"use one of: {', '.join(TARGETS)}.")
+    if int8 and form is not None and form not in FORMS:
+        raise UserError(f"unknown --form {form!r}.", fix=f"use one of: {', '.join(FORMS)}.")
     if int8 and calib_method not in METHODS:
         raise UserError(f"unknown --calib-method {calib_method!r}.", fix=f"use one of: {', '.join(METHODS)}.")
     if int8 and calib is None and cache is None:
@@ -49,25 +53,30 @@ def quantize_cmd(
     def log(text: str) -> None:
         typer.echo(text, err=True)
 
-    if int8 and target is None and cpu_only_machine():
+    if int8 and form is None and cpu_only_machine():
         log("note: no TensorRT or NVIDIA GPU here; writing the TensorRT form. If the model will run on this "
-            "CPU (onnxruntime), pass --target cpu: that form is the fast one there.")
-    target = target or "tensorrt"
+            "CPU (onnxruntime), pass --form cpu: that form is the fast one there.")
+    form = form or "tensorrt"
+    size = parse_resolution(res) if res else None
+    source = Artifact.open(model)  # read once for the whole command
 
     if fp16:
-        result = to_fp16(model, output, validate=not no_validate, min_agreement=min_agreement, log=log)
+        result = to_fp16(source, output, validate=not no_validate, min_agreement=min_agreement, log=log, res=size)
         nxt = f"fastscnn-edge build-engine {result.path}"
     else:
-        result = to_int8(model, output, calib, target=target, method=calib_method, count=calib_count, cache=cache,
-                         holdout=holdout, val=val, fp32_weights=fp32_weights, validate=not no_validate,
-                         min_agreement=min_agreement, log=log)
-        nxt = (f"fastscnn-edge build-engine {result.path}" if target == "tensorrt"
+        from fastscnn_edge.commands.progress import bar
+
+        with bar(transient=True) as progress:
+            result = to_int8(source, output, calib, form=form, method=calib_method, count=calib_count, cache=cache,
+                             holdout=holdout, val=val, fp32_weights=fp32_weights, validate=not no_validate,
+                             min_agreement=min_agreement, log=log, res=size, progress=progress)
+        nxt = (f"fastscnn-edge build-engine {result.path}" if form == "tensorrt"
                else f"fastscnn-edge bench {result.path} --backend onnxruntime")
         cache_note = "reused" if result.cache_reused else "written"
         typer.echo(f"calibration: {result.meta.extra['calib_count']} image(s), {calib_method}, cache {cache_note}: {result.cache}")
     check = describe(result.validation, result.checked_on) if result.validation else "not validated"
     typer.echo(f"vs fp32 on CPU: {check}")
-    typer.echo(f"{result.path}  {result.meta.precision}{'' if fp16 else f' ({target})'}  {human_size(result.size)}  "
+    typer.echo(f"{result.path}  {result.meta.precision}{'' if fp16 else f' ({form})'}  {human_size(result.size)}  "
                f"in {result.seconds:.1f} s -> next: {nxt}")
 
 

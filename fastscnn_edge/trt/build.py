@@ -204,10 +204,10 @@ def _precision_onnx(pre: Prepared, calib: Optional[Path], say: Log) -> Path:
                                 fix=f"make it with `fastscnn-edge quantize --{suffix}` and pass it to build-engine.") from None
     say(f"converting {pre.onnx.name} -> {near.name} ({suffix}) ...")
     if pre.plan.onnx_kind == "fp16":
-        made = Path(to_fp16(pre.onnx, near).path)
+        made = Path(to_fp16(pre.artifact, near).path)
     else:
         assert calib is not None  # the capability table refused INT8 without calibration data
-        made = Path(to_int8(pre.onnx, near, calib, target="tensorrt").path)
+        made = Path(to_int8(pre.artifact, near, calib, form="tensorrt").path)
     problems = check_onnx(made, generation=pre.plan.generation, static=pre.static, int8=(suffix == "int8"),
                           reference=pre.artifact.proto)
     if problems:
