@@ -132,10 +132,12 @@ class Artifact:
         """For INT8 ONNX files: ``tensorrt`` (symmetric int8, for TensorRT) or ``cpu`` (onnxruntime's)."""
         if self.kind != "onnx" or self.onnx_kind != "qdq":
             return None
-        form = self.meta.extra.get("qdq_form") or self.meta.extra.get("int8_target")
+        form = self.meta.extra.get("qdq_form") or self.meta.extra.get("target")  # "target": the key of older files
         if form:
             return str(form)
-        return "cpu" if self.path.name.endswith(".int8-cpu.onnx") else "tensorrt"
+        from fastscnn_edge.paths import precision_tag
+
+        return "cpu" if self.path.name.endswith(f".{precision_tag('int8', 'cpu')}.onnx") else "tensorrt"
 
     @property
     def resolution(self) -> Optional[Resolution]:

@@ -141,10 +141,11 @@ def _finish(proto, meta: ModelMeta, src_bytes: bytes, frames: EvalFrames, dst: P
     import onnx
 
     from fastscnn_edge.fileio import atomic_path
-    from fastscnn_edge.metadata import write_onnx_meta
+    from fastscnn_edge.metadata import meta_from_proto, write_onnx_meta
 
     write_onnx_meta(proto, meta)
     onnx.checker.check_model(proto, full_check=True)
+    meta_from_proto(proto, dst)  # what every reader checks: the fields and the graph against them
     data = proto.SerializeToString()
     validation: Dict[str, float] = {}
     if validate:
@@ -355,8 +356,16 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
         holdout = 0.0 if val is not None or calib is None else DEFAULT_HOLDOUT
     c = _calibrate(src, src_sha, meta, res, calib, cache, cache_path, method, form, count, holdout, progress, log)
     frames = _validation_frames(c, val, meta, res, log) if validate else EvalFrames([])
-    quantized, converter = insert_qdq(proto, c.ranges, form=form, method=method, exclude=_float_nodes(proto, form),
-                                      fp32_weights=fp32_weights)
+    try:
+        quantized, converter = insert_qdq(proto, c.ranges, form=form, method=method,
+                                          exclude=_float_nodes(proto, form), fp32_weights=fp32_weights)
+    except (ValueError, KeyError) as exc:
+        if not c.reused:
+            raise
+        # onnxruntime names the tensor it has no range for; a cache keyed to this model lost some
+        raise UserError(f"calibration cache {cache_path} lacks ranges this model needs "
+                        f"({' '.join(str(exc).split())[:160]}).",
+                        fix="delete it and calibrate again with --calib DIR (do not edit the cache by hand).") from None
     if form == "tensorrt":
         _check_placement(quantized, fp32_weights)
     out_meta = _derived_meta(meta, "int8", {

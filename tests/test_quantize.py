@@ -250,6 +250,13 @@ def test_int8_cpu_form_uses_uint8_activations(models, calib_dir, tmp_path):
     x = synthetic_frames(read_onnx_meta(r.path), RES, n=1)[0]
     y = cpu_session(r.path.read_bytes()).run(None, {"input": x})[0]
     assert y.shape == (1, 19, *RES) and y.dtype == np.float32
+    from fastscnn_edge.artifact import Artifact
+    from fastscnn_edge.trt.build import prepare
+
+    assert Artifact.open(r.path).qdq_form == "cpu"
+    with pytest.raises(UserError, match="is the INT8 CPU form") as e:  # TensorRT takes the other form
+        prepare(r.path, None, "int8", [], "auto", None, None, None)
+    assert "--int8" in e.value.fix
     np.testing.assert_allclose(y.sum(1), 1.0, atol=1e-3)  # the softmax head stayed float
 
 

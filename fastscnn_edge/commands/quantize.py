@@ -53,9 +53,7 @@ def quantize_cmd(
     def log(text: str) -> None:
         typer.echo(text, err=True)
 
-    if int8 and form is None and cpu_only_machine():
-        log("note: no TensorRT or NVIDIA GPU here; writing the TensorRT form. If the model will run on this "
-            "CPU (onnxruntime), pass --form cpu: that form is the fast one there.")
+    hint_cpu = int8 and form is None and cpu_only_machine()
     form = form or "tensorrt"
     size = parse_resolution(res) if res else None
     source = Artifact.open(model)  # read once for the whole command
@@ -78,6 +76,9 @@ def quantize_cmd(
     typer.echo(f"vs fp32 on CPU: {check}")
     typer.echo(f"{result.path}  {result.meta.precision}{'' if fp16 else f' ({form})'}  {human_size(result.size)}  "
                f"in {result.seconds:.1f} s -> next: {nxt}")
+    if hint_cpu:  # after the work, so that an error stays the only line
+        log("note: no TensorRT or NVIDIA GPU here; this is the TensorRT form. If the model will run on this "
+            "CPU (onnxruntime), pass --form cpu: that form is the fast one there.")
 
 
 def register(app: typer.Typer) -> None:

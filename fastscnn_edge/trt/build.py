@@ -104,6 +104,10 @@ def prepare(onnx: "Path | Artifact", out: Optional[Path], precision: str, res_li
     if a.kind != "onnx":
         raise UserError(f"{a.path} is {KIND_WORDS[a.kind]}; build-engine builds from an ONNX file.",
                         fix="pass an .onnx written by `fastscnn-edge export` (or `quantize`).")
+    if a.qdq_form == "cpu":
+        raise UserError(f"{a.path.name} is the INT8 CPU form (uint8 activations for onnxruntime); TensorRT takes the "
+                        "symmetric TensorRT form.", fix=f"make that one: fastscnn-edge quantize <the fp32 ONNX> --int8 "
+                                                        "--calib DIR (the default --form tensorrt)")
     chosen = runtime if runtime in ("tensorrt", "rtx") and detected is not None else \
         choose_runtime(runtime, target, installed_runtimes())
     env = resolve_target(target, detected, chosen, compute_capabilities)
@@ -314,7 +318,7 @@ def default_onnx_inputs(arch: str, head: str, resolutions: Sequence[Resolution])
     """The fp32 ONNX files `fastscnn-edge export` wrote by default for ``resolutions`` that exist."""
     from fastscnn_edge.paths import default_onnx
 
-    found = [default_onnx(arch, head, tuple(r)) for r in resolutions]  # type: ignore[arg-type]
+    found = [default_onnx(arch, head, r) for r in resolutions]
     present = [p for p in found if p.exists()]
     if not present:
         raise UserError(f"no ONNX given and none found at the default place ({found[0].parent}/).",

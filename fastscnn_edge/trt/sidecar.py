@@ -123,10 +123,7 @@ class Sidecar:
         return [t for t in self.io if t.mode == "output"]
 
 
-def sidecar_path(engine: str | Path) -> Path:
-    """``model.engine`` -> ``model.engine.json``."""
-    p = Path(engine)
-    return p.with_name(p.name + ".json")
+from fastscnn_edge.paths import sidecar_path  # noqa: E402 - the naming module owns the name; re-exported here
 
 
 def write_sidecar(engine: str | Path, sidecar: Sidecar) -> Path:
