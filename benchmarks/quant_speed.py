@@ -1,5 +1,5 @@
 """INT8 on onnxruntime CPU, side by side: the fp32 `cls` export of the demo model against its INT8
-CPU form (`quantize --target cpu`) and its INT8 TensorRT form (`--target tensorrt`), at each
+CPU form (`quantize --form cpu`) and its INT8 TensorRT form (`--form tensorrt`), at each
 resolution, interleaved round-robin in one process so that other load on the machine hits every
 variant alike.
 
