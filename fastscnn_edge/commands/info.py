@@ -98,6 +98,8 @@ def info_cmd(
     suffix = path.suffix.lower() if path is not None else ""
     if arch is not None and (suffix == ".onnx" or suffix in ENGINE_SUFFIXES):
         raise UserError(f"--arch does not apply to a {suffix} file (it records its own).", fix="drop --arch.")
+    if path is not None and path.is_dir():
+        raise UserError(f"{path} is a folder, not a model file.", fix="pass a .pt, .onnx or .engine file.")
     if path is not None and not path.is_file():
         raise UserError(f"{path} does not exist.", fix="check the path.")
     if path is not None and (suffix == ".onnx" or suffix in ENGINE_SUFFIXES):
