@@ -18,7 +18,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from fastscnn_edge.artifact import Artifact, open_artifact
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.machine import auto_device, have_module, ort_gpu_providers, tensorrt_available, torch_cuda_available
-from fastscnn_edge.progress import Progress
 from fastscnn_edge.resolution import Resolution, or_paper
 from fastscnn_edge.stats import LatencyStats
 
@@ -202,6 +201,11 @@ def select_cases(
     return cases
 
 
+def _device(device: str, backend: str) -> Tuple[str, str]:
+    """The device to run ``backend`` on, and why (for the case's reason line)."""
+    return (device, f"device {device} asked for") if device != "auto" else auto_device(backend)
+
+
 def _runnable_engine(path: Path) -> Tuple[Optional[Artifact], str]:
     """The engine at ``path`` opened if it can run here, else (None, why not in one clause)."""
     from fastscnn_edge.trt.runner import check_runnable
@@ -240,7 +244,7 @@ def _default_case(arch: str, head: str, res: Resolution, backend: str, device: s
         prec = precision or "fp32"
         onnx_path = default_onnx(arch, head, res, prec)
         if onnx_path.exists():
-            dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("onnxruntime")
+            dev, why = _device(device, "onnxruntime")
             pre = "" if backend == "onnxruntime" else (f"{skipped[0]}, so " if skipped else "no engine found, ")
             return BenchCase(Artifact.open(onnx_path), "onnxruntime", dev, head, res, prec, arch,
                              f"onnxruntime: {pre}{why} ({onnx_path})")
@@ -256,7 +260,7 @@ def _default_case(arch: str, head: str, res: Resolution, backend: str, device: s
                         fix=f"export it first: fastscnn-edge export --head {head} --res {res[0]}x{res[1]} "
                             "(or time the reference PyTorch model with --backend torch)")
     # torch, asked for: the reference model
-    dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("torch")
+    dev, why = _device(device, "torch")
     return BenchCase(None, "torch", dev, head, res, "fp32", arch,
                      f"torch: asked for; the reference model with random weights, {why}")
 
@@ -265,7 +269,7 @@ def _cases_for(a: Artifact, backend: str, device: str, heads: Sequence[str], res
                arch: Optional[str]) -> List[BenchCase]:
     be = a.check_backend(backend)
     if a.kind == "checkpoint":
-        dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("torch")
+        dev, why = _device(device, "torch")
         return [BenchCase(a, be, dev, h, r, "fp32", arch, f"torch: a native checkpoint; {why}")
                 for h in (heads or ("cls",)) for r in a.resolutions(resolutions)]
     if heads and any(h != a.meta.head for h in heads):
@@ -279,7 +283,7 @@ def _cases_for(a: Artifact, backend: str, device: str, heads: Sequence[str], res
         label = "TensorRT-RTX" if check_runnable(a) == "rtx" else "TensorRT"  # one line where it cannot run here
         return [BenchCase(a, be, "cuda", a.meta.head, r, a.precision, arch, f"tensorrt: a {label} engine")
                 for r in a.resolutions(resolutions)]
-    dev, why = (device, f"device {device} asked for") if device != "auto" else auto_device("onnxruntime")
+    dev, why = _device(device, "onnxruntime")
     return [BenchCase(a, be, dev, a.meta.head, r, a.precision, arch or a.meta.arch, f"onnxruntime: an ONNX file; {why}")
             for r in a.resolutions(resolutions)]
 

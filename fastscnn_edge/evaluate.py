@@ -191,7 +191,6 @@ def compare(a: str | Path, b: str | Path, root: Optional[str | Path] = None, ran
         ab = ConfusionMatrix(nc, ignore_index=-1)
         gt_a, gt_b = ConfusionMatrix(nc), ConfusionMatrix(nc)
         with_gt = 0
-        t0 = time.perf_counter()
         for i, (image, label) in enumerate(frames, 1):
             if image is not None:
                 la, lb = predict_labels(ra, image), predict_labels(rb, image)

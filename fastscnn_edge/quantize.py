@@ -25,6 +25,7 @@ from fastscnn_edge.artifact import Artifact, open_artifact
 from fastscnn_edge.calibration import FORMS, METHODS
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.paths import beside, calibration_cache
 from fastscnn_edge.progress import Progress
 from fastscnn_edge.quant_eval import (  # noqa: F401 - part of this module's public surface
     FP16_MIN_AGREEMENT, EvalFrames, check_bar, compare, cpu_session, describe, image_frames, synthetic_frames,
@@ -59,21 +60,6 @@ class QuantizeResult:
     @property
     def size(self) -> int:
         return self.path.stat().st_size
-
-
-def default_output(src: Path, precision: str, form: str = "tensorrt") -> Path:
-    """``x.onnx`` -> ``x.fp16.onnx`` / ``x.int8.onnx`` (TensorRT form) / ``x.int8-cpu.onnx``, beside it
-    (:func:`fastscnn_edge.paths.beside`: where build-engine and bench look)."""
-    from fastscnn_edge.paths import beside
-
-    return beside(src, precision, form)
-
-
-def default_cache(dst: Path) -> Path:
-    """``x.int8.onnx`` -> ``x.int8.calib.json`` beside the model."""
-    from fastscnn_edge.paths import calibration_cache
-
-    return calibration_cache(dst)
 
 
 # --- shared steps -----------------------------------------------------------------------------
@@ -195,7 +181,7 @@ def to_fp16(src: "Path | Artifact", dst: Optional[Path] = None, *, validate: boo
     t0 = time.perf_counter()
     a, proto, meta, src_bytes = load_fp32(src)
     src = a.path
-    dst = _output_for(src, dst, default_output(src, "fp16"))
+    dst = _output_for(src, dst, beside(src, "fp16"))
     pre, head = edge_nodes(proto)
     if not head:  # the logits head ends in the classifier Conv: keep that Conv fp32, so its output (the
         head = [[n for n in proto.graph.node if n.op_type == "Conv"][-1].name]  # graph output) stays fp32
@@ -348,8 +334,8 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     a, proto, meta, src_bytes = load_fp32(src)
     src = a.path
     res = _resolution(a, res, needed=True)
-    dst = _output_for(src, dst, default_output(src, "int8", form))
-    cache_path = Path(cache) if cache is not None else default_cache(dst)
+    dst = _output_for(src, dst, beside(src, "int8", form))
+    cache_path = Path(cache) if cache is not None else calibration_cache(dst)
     check_writable(cache_path)
     src_sha = _sha(src_bytes)
     if holdout is None:

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence
 
 from fastscnn_edge.artifact import KIND_WORDS, Artifact, open_artifact
 from fastscnn_edge.errors import MissingDependency, UserError
@@ -106,7 +106,7 @@ def prepare(onnx: "Path | Artifact", out: Optional[Path], precision: str, res_li
                         fix="pass an .onnx written by `fastscnn-edge export` (or `quantize`).")
     if a.qdq_form == "cpu":
         raise UserError(f"{a.path.name} is the INT8 CPU form (uint8 activations for onnxruntime); TensorRT takes the "
-                        "symmetric TensorRT form.", fix=f"make that one: fastscnn-edge quantize <the fp32 ONNX> --int8 "
+                        "symmetric TensorRT form.", fix="make that one: fastscnn-edge quantize <the fp32 ONNX> --int8 "
                                                         "--calib DIR (the default --form tensorrt)")
     chosen = runtime if runtime in ("tensorrt", "rtx") and detected is not None else \
         choose_runtime(runtime, target, installed_runtimes())

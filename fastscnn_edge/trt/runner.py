@@ -11,6 +11,7 @@ replays it (cuda-python only). TensorRT-RTX engines keep their just-in-time kern
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -22,7 +23,7 @@ from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
 from fastscnn_edge.paths import runtime_cache_path
 from fastscnn_edge.runner import IOSpec, Runner
-from fastscnn_edge.trt.sidecar import Sidecar, check_compatible
+from fastscnn_edge.trt.sidecar import check_compatible
 
 
 RTX_GPU_NEEDED = "running it needs an Ampere-or-later RTX GPU"
@@ -53,8 +54,8 @@ def open_engine_runner(artifact: "str | Path | Artifact", res: Optional[Sequence
     from fastscnn_edge.trt import api
 
     a = open_artifact(artifact)
-    if a.resolution is not None and res is not None and tuple(res) != tuple(a.resolution):
-        raise a.size_mismatch(res)
+    if res is not None:
+        a.resolutions([res])  # a static engine's one mismatch message
     runtime = check_runnable(a)  # MissingDependency before any CUDA work
     from fastscnn_edge.cuda_buffers import device_info
 
@@ -67,15 +68,15 @@ def open_engine_runner(artifact: "str | Path | Artifact", res: Optional[Sequence
     else:
         for w in check_compatible(a.sidecar, version, dev.name, dev.compute_capability, runtime):
             warnings.warn(w, stacklevel=2)
-    return EngineRunner(a.path, a.sidecar, res=res, trt_version=version, gpu=dev.name, runtime=runtime)
+    return EngineRunner(a, res=res, trt_version=version, gpu=dev.name, runtime=runtime)
 
 
-def _meta_for(sidecar: Optional[Sidecar], in_shape: Tuple[int, ...], in_dtype: str) -> ModelMeta:
-    meta = sidecar.model_meta() if sidecar is not None else ModelMeta()
-    if sidecar is None:  # guess the input format from the tensor: NHWC uint8 frames or NCHW float
+def _meta_for(a: Artifact, in_dtype: str) -> ModelMeta:
+    """The Artifact's metadata (checked when it was read); without a sidecar, the input format is
+    guessed from the tensor: NHWC uint8 frames or NCHW float."""
+    meta = copy.deepcopy(a.meta)
+    if a.sidecar is None:
         meta.input_format = "bgr8" if in_dtype == "uint8" else "float"
-    if sidecar is not None and sidecar.precision:
-        meta.precision = sidecar.precision
     return meta
 
 
@@ -86,11 +87,12 @@ def _spatial(shape: Tuple[int, ...], input_format: str) -> Tuple[int, int]:
 class EngineRunner(Runner):
     """One engine, one execution context, one stream; buffers sized for one resolution."""
 
-    def __init__(self, path: Path, sidecar: Optional[Sidecar], *, res: Optional[Sequence[int]],
-                 trt_version: str, gpu: str, runtime: str = "tensorrt") -> None:
+    def __init__(self, a: Artifact, *, res: Optional[Sequence[int]], trt_version: str, gpu: str,
+                 runtime: str = "tensorrt") -> None:
         from fastscnn_edge.cuda_buffers import Event, Stream, numpy_dtype
         from fastscnn_edge.trt import api
 
+        path, sidecar = a.path, a.sidecar
         self.engine = api.Engine(path.read_bytes(), runtime,
                                  runtime_cache=runtime_cache_path(path) if runtime == "rtx" else None)
         tensors = self.engine.tensors()
@@ -101,7 +103,7 @@ class EngineRunner(Runner):
                             fix="build it from a `fastscnn-edge export` ONNX.")
         tin, tout = inputs[0], outputs[0]
         in_dtype, out_dtype = numpy_dtype(tin.dtype), numpy_dtype(tout.dtype)
-        meta = _meta_for(sidecar, tin.shape, in_dtype.name)
+        meta = _meta_for(a, in_dtype.name)
         if sidecar is not None:  # the engine itself must be what its sidecar describes
             from fastscnn_edge.conformance import check_io, engine_sig
 
