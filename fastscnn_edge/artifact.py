@@ -119,10 +119,6 @@ class Artifact:
     # --- what it is ---------------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
     def precision(self) -> str:
         """fp32 | fp16 | int8."""
         return self.meta.precision or "fp32"
@@ -201,10 +197,6 @@ class Artifact:
                 f"export that size (fastscnn-edge export --res {asked[0]}x{asked[1]}) or export with --dynamic")
         return UserError(f"{self.path.name} was {what} for {res}, not {asked[0]}x{asked[1]}.",
                          fix=f"drop --res, or {make}.")
-
-    def describe(self) -> str:
-        res = str(self.resolution) if self.resolution else "dynamic"
-        return f"{self.path.name} ({self.kind}, {self.meta.head} head, {self.precision}, {res})"
 
 
 def open_artifact(artifact: "str | Path | Artifact") -> Artifact:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from pathlib import Path
 from typing import List, Tuple
 
@@ -63,10 +62,6 @@ def gpu_present() -> bool:
     if os.path.exists("/dev/nvidia0") or os.path.exists("/dev/dxg"):  # /dev/dxg: WSL2
         return True
     return is_jetson() and (os.path.exists("/dev/nvhost-ctrl-gpu") or os.path.exists("/dev/nvgpu/igpu0"))
-
-
-def nvidia_smi() -> bool:
-    return shutil.which("nvidia-smi") is not None
 
 
 def ort_gpu_providers() -> List[str]:

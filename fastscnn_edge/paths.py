@@ -25,7 +25,6 @@ DEFAULT_ARCH = "paper"
 DEFAULT_HEAD = "cls"
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
-ARTIFACT_KINDS = ("onnx", "engine", "checkpoint")
 
 
 def artifacts_dir() -> Path:

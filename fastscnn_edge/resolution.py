@@ -23,10 +23,6 @@ class Resolution(NamedTuple):
     def __str__(self) -> str:
         return f"{self.height}x{self.width}"
 
-    @property
-    def pixels(self) -> int:
-        return self.height * self.width
-
     @classmethod
     def parse(cls, text: str) -> "Resolution":
         """``"1024x2048"`` -> Resolution(1024, 2048); UserError naming the fix for anything else."""
