@@ -25,7 +25,7 @@ from fastscnn_edge.version import __version__
 # Acceptance bars (issue #2): against PyTorch on the same input.
 PROB_MAX_ABS_DIFF = 1e-4
 CLS_MIN_AGREEMENT = 0.9999
-CLS_LAYOUTS = ("nhwc", "nchw")
+CLS_LAYOUTS = ("nhwc", "nchw", "refine")  # refine: fastscnn_edge.cls_head, onnxruntime only
 MIN_OPSET, MAX_OPSET = 13, 20  # 17 is the newest TensorRT 8.6's parser takes
 
 
@@ -42,7 +42,7 @@ class ExportSpec:
     output: Optional[Path] = None
     num_classes: int = 19
     simplify: bool = True
-    cls_layout: str = "nhwc"  # cls head: upsample + argmax over NHWC (same labels, ~2x faster on CPU)
+    cls_layout: str = "nhwc"  # cls head: upsample + argmax over NHWC (same labels, ~2x faster on CPU than NCHW)
 
     def check(self) -> None:
         from fastscnn_edge.resolution import check_export_memory, parse_resolution
@@ -58,6 +58,10 @@ class ExportSpec:
                             fix="use --opset 17 (TensorRT 8.6 parses up to 17; 10.x and 11.x take newer).")
         if self.cls_layout not in CLS_LAYOUTS:
             raise UserError(f"unknown cls head layout {self.cls_layout!r}.", fix=f"use one of: {', '.join(CLS_LAYOUTS)}.")
+        if self.cls_layout == "refine" and (self.head != "cls" or self.dynamic):
+            raise UserError("--cls-layout refine is a cls head for one static size"
+                            f"{'' if self.head == 'cls' else f', and this is the {self.head} head'}.",
+                            fix="drop --dynamic (export each size with --res)" if self.head == "cls" else "use --head cls.")
         parse_resolution(f"{self.res[0]}x{self.res[1]}")  # multiple of 32, within the maximum
         check_export_memory(self.res)  # before the model is loaded
 
@@ -243,10 +247,18 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
         # A dynamic NHWC head with uint8 or int64 labels fails inside TensorRT-RTX's builder (Myelin
         # CHECK_EQ(dim_count(), stride_order().size()) on a min != max profile); the NCHW head builds
         # with every label type, so dynamic exports keep it (tests/test_trt_rtx.py).
-        if spec.head == "cls" and spec.cls_layout == "nhwc" and not spec.dynamic and nhwc_cls_head(proto):
+        if spec.head == "cls" and spec.cls_layout != "nchw" and not spec.dynamic and nhwc_cls_head(proto):
             cls_layout = "nhwc"
         if spec.head == "cls" and spec.labels == "uint8":
             labels_through_float(proto)
+        if spec.cls_layout == "refine":
+            from fastscnn_edge.cls_head import refine_cls_head
+
+            why = refine_cls_head(proto)
+            if why:
+                raise UserError(f"--cls-layout refine cannot be built for this model: {why}.",
+                                fix="use the default --cls-layout nhwc (the dense head; same labels).")
+            cls_layout = "refine"
         meta = ModelMeta(
             arch=arch, head=spec.head, input_format=spec.input_format,
             resolution=None if spec.dynamic else tuple(spec.res),  # type: ignore[arg-type]

@@ -22,7 +22,8 @@ same policy):
 
 CPU form (``form="cpu"``): what onnxruntime's x86 int8 kernels run fastest: uint8 asymmetric
 activations, int8 per-channel weights, every op type onnxruntime quantizes (Conv, Add, Concat,
-MatMul, Resize, ArgMax, ...), ReLU folded into the quantization range. torch-free.
+MatMul, Resize, ArgMax, ...), ReLU folded into the quantization range. ``quantize`` then gives a
+static cls export the refined head of :mod:`fastscnn_edge.cls_head` (float). torch-free.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from fastscnn_edge.artifact import Artifact, open_artifact
 from fastscnn_edge.calibration import FORMS, METHODS
+from fastscnn_edge.cls_head import refuse_refined
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.metadata import ModelMeta
 from fastscnn_edge.paths import beside, calibration_cache
@@ -181,6 +182,7 @@ def to_fp16(src: "Path | Artifact", dst: Optional[Path] = None, *, validate: boo
     t0 = time.perf_counter()
     a, proto, meta, src_bytes = load_fp32(src)
     src = a.path
+    refuse_refined(a, "FP16")
     dst = _output_for(src, dst, beside(src, "fp16"))
     pre, head = edge_nodes(proto)
     if not head:  # the logits head ends in the classifier Conv: keep that Conv fp32, so its output (the
@@ -304,12 +306,14 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
             method: str = "entropy", count: Optional[int] = None, cache: Optional[Path] = None,
             holdout: Optional[float] = None, val: Optional[Path] = None, fp32_weights: bool = False,
             validate: bool = True, min_agreement: Optional[float] = None, progress: Optional[Progress] = None,
-            log: Log = None, res: Optional[Tuple[int, int]] = None) -> QuantizeResult:
+            log: Log = None, res: Optional[Tuple[int, int]] = None, refine_head: bool = True) -> QuantizeResult:
     """Write an INT8 Q/DQ copy of an fp32 export, calibrated on ``calib`` (folder or .txt list).
 
     ``form``: ``tensorrt`` (TensorRT's Q/DQ placement; ``fp32_weights`` keeps fp32 weights
     behind Q/DQ pairs instead of int8 initializers) or ``cpu`` (onnxruntime's x86 kernels); see
-    :mod:`fastscnn_edge.qdq`. The ranges are cached as JSON at ``cache`` (default
+    :mod:`fastscnn_edge.qdq`. The CPU form of a static ``cls`` export also gets the refined head of
+    :mod:`fastscnn_edge.cls_head` (same labels, full-resolution scores only at class boundaries;
+    ``refine_head=False`` keeps the dense one). The ranges are cached as JSON at ``cache`` (default
     ``<dst stem>.calib.json``), keyed by the source ONNX's sha256, the ordered calibration image list
     (names + sha256), ``method`` and ``form``; with ``calib=None`` they come from ``cache`` alone
     and the same file is rebuilt byte for byte.
@@ -333,6 +337,8 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
         raise UserError("fp32 weights are an option of the TensorRT form only.", fix="drop it, or use --form tensorrt.")
     a, proto, meta, src_bytes = load_fp32(src)
     src = a.path
+    if form == "tensorrt":
+        refuse_refined(a, "the TensorRT form")
     res = _resolution(a, res, needed=True)
     dst = _output_for(src, dst, beside(src, "int8", form))
     cache_path = Path(cache) if cache is not None else calibration_cache(dst)
@@ -352,9 +358,12 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
         raise UserError(f"calibration cache {cache_path} lacks ranges this model needs "
                         f"({' '.join(str(exc).split())[:160]}).",
                         fix="delete it and calibrate again with --calib DIR (do not edit the cache by hand).") from None
+    head_layout = {}
     if form == "tensorrt":
         _check_placement(quantized, fp32_weights)
-    out_meta = _derived_meta(meta, "int8", {
+    elif refine_head and meta.head == "cls" and meta.extra.get("cls_head_layout") != "refine":
+        head_layout = _refine_head(quantized, log)
+    out_meta = _derived_meta(meta, "int8", {**head_layout,
         "converter": converter, "calib_method": method, "calib_count": str(c.count),
         "calib_policy": c.policy, "calib_images_sha256": c.images_sha256, "qdq_form": form,
         "quantized_op_types": ",".join(sorted({n.op_type for n in _quantized_nodes(quantized)})),
@@ -365,6 +374,19 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
         cal.save_cache(cache_path, onnx_sha256=src_sha, images=c.images, method=method, form=form,
                        policy=c.policy, ranges=c.ranges)
     return QuantizeResult(dst, out_meta, v, time.perf_counter() - t0, cache_path, c.reused, frames.source)
+
+
+def _refine_head(proto, log: Log) -> Dict[str, str]:  # noqa: ANN001 - rewritten in place
+    """The CPU form's cls head: the refined one where it can be built (its metadata entry), else
+    the dense one, said in one line."""
+    from fastscnn_edge.cls_head import LAYOUT, refine_cls_head
+
+    why = refine_cls_head(proto)
+    if why is None:
+        return {"cls_head_layout": LAYOUT}
+    if log:
+        log(f"note: the cls head stays dense (full-resolution upsample + argmax): {why}.")
+    return {}
 
 
 def calibration_op_types(form: str) -> List[str]:

@@ -258,6 +258,11 @@ def run_case(case: BenchCase, opts: BenchOptions, *, progress: Optional[Progress
     result.details["include_transfers"] = opts.include_transfers if case.device == "cuda" else None
     result.details["random_weights"] = bool(getattr(runner.meta, "random_weights", False))
     result.warnings = stability_warnings(lat, "host latency")
+    if getattr(runner.meta, "extra", {}).get("cls_head_layout") == "refine":
+        result.details["cls_head"] = "refine"
+        result.warnings.append("the refined cls head's work grows with the class boundaries in the image; these "
+                               "random frames have more than camera frames (so this is on the slow side): time "
+                               "your own frames, as benchmarks/quant_speed.py does with street scenes.")
     if result.gpu_compute is not None:
         result.warnings += stability_warnings(result.gpu_compute, "GPU compute")
     return result

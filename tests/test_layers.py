@@ -16,7 +16,7 @@ PKG = Path(__file__).resolve().parents[1] / "fastscnn_edge"
 LAYERS: List[List[str]] = [
     ["version", "errors"],  # foundation
     ["fileio", "machine", "schema", "progress", "paths", "stats", "cuda_buffers", "model", "metrics",
-     "trt.capability", "trt.onnx_check"],  # utilities, each on the foundation alone
+     "trt.capability", "trt.onnx_check", "cls_head"],  # utilities, each on the foundation alone
     ["resolution", "trt.api", "registry", "conformance", "envinfo"],  # values and the TensorRT call layer
     ["metadata"],  # ModelMeta: what every artifact carries
     ["preprocess", "checkpoint", "trt.sidecar"],  # stored formats

@@ -74,7 +74,8 @@ def quantize_cmd(
         typer.echo(f"calibration: {result.meta.extra['calib_count']} image(s), {calib_method}, cache {cache_note}: {result.cache}")
     check = describe(result.validation, result.checked_on) if result.validation else "not validated"
     typer.echo(f"vs fp32 on CPU: {check}")
-    typer.echo(f"{result.path}  {result.meta.precision}{'' if fp16 else f' ({form})'}  {human_size(result.size)}  "
+    head = ", refined cls head" if result.meta.extra.get("cls_head_layout") == "refine" else ""
+    typer.echo(f"{result.path}  {result.meta.precision}{'' if fp16 else f' ({form}{head})'}  {human_size(result.size)}  "
                f"in {result.seconds:.1f} s -> next: {nxt}")
     if hint_cpu:  # after the work, so that an error stays the only line
         log("note: no TensorRT or NVIDIA GPU here; this is the TensorRT form. If the model will run on this "

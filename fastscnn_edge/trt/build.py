@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence
 
 from fastscnn_edge.artifact import KIND_WORDS, Artifact, open_artifact
+from fastscnn_edge.cls_head import refuse_refined
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.progress import Progress, report
 from fastscnn_edge.resolution import Resolution
@@ -108,6 +109,7 @@ def prepare(onnx: "Path | Artifact", out: Optional[Path], precision: str, res_li
         raise UserError(f"{a.path.name} is the INT8 CPU form (uint8 activations for onnxruntime); TensorRT takes the "
                         "symmetric TensorRT form.", fix="make that one: fastscnn-edge quantize <the fp32 ONNX> --int8 "
                                                         "--calib DIR (the default --form tensorrt)")
+    refuse_refined(a, "a TensorRT engine")
     chosen = runtime if runtime in ("tensorrt", "rtx") and detected is not None else \
         choose_runtime(runtime, target, installed_runtimes())
     env = resolve_target(target, detected, chosen, compute_capabilities)
