@@ -12,8 +12,8 @@ cells where they can change the answer:
 - If the four corners have the same argmax c (c the first maximum at each), then at each corner
   v_c >= v_k for every k, and v_c > v_k for k < c; a convex combination keeps both, so c is the
   first maximum at every pixel of the cell. Those cells take the label c, with no upsampling.
-- Only the other cells (class boundaries: 12-16 % of the cells on street scenes at 512x1024,
-  62 % on noise) have their s x s pixels interpolated and argmaxed, as one matrix product.
+- Only the other cells (class boundaries: 12-14 % of the cells on synthetic street scenes, about
+  60 % on noise) have their s x s pixels interpolated and argmaxed, as one matrix product.
 
 Exact in real arithmetic; in float32 the interpolation is summed in another order than
 onnxruntime's Resize, which can move a label only where two classes tie to rounding (0 of 4.7 M
@@ -41,9 +41,10 @@ if TYPE_CHECKING:
     from fastscnn_edge.artifact import Artifact
 
 LAYOUT = "refine"  # the ``cls_head_layout`` metadata value of this head
-# Above this share of mixed cells a frame takes the dense head: the refined one costs about as much
-# as the dense one at 75-80 % mixed (benchmarks/results/quant-speed-cpu-*: 2 threads, 512x1024 and
-# 1024x2048), so 60 % keeps a margin for other machines.
+# Above this share of mixed cells a frame takes the dense head. Measured (benchmarks/results/
+# quant-speed-cpu-2026-11-25, 2 threads, 512x1024): refined 1.0 ms at 14 % mixed, 5.2 ms with every
+# cell mixed, dense 4.9 ms; falling back well before the crossing bounds the worst case by the dense
+# head on machines where the mixed cells' work costs relatively more.
 MAX_MIXED = 0.6
 PREFIX = "cls_refine/"
 
