@@ -206,7 +206,7 @@ def head_alone(tmp: Path, logits_model: Path, frames: List["np.ndarray"], res: T
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from fastscnn_edge.cls_head import MAX_MIXED, cell_tables, refine_cls_head
+    from fastscnn_edge.cls_head import cell_tables, refine_cls_head
 
     net = session(logits_model, threads)
     scene_logits = [net.run(None, {net.get_inputs()[0].name: x})[0] for x in frames]

@@ -31,7 +31,7 @@ would build as dynamic shapes: this head is for onnxruntime, and ``build-engine`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from fastscnn_edge.errors import UserError
 
@@ -105,7 +105,7 @@ def _dense_head(proto):  # noqa: ANN001, ANN202 - (logits, outputs of the nodes 
         return "the graph has more than one output"
     out = g.output[0]
     producer = {o: nd for nd in g.node for o in nd.output}
-    consumers: Dict[str, List[object]] = {}
+    consumers: Dict[str, List[Any]] = {}
     for nd in g.node:
         for i in nd.input:
             consumers.setdefault(i, []).append(nd)
@@ -187,10 +187,10 @@ def _refined_nodes(logits: str, output: str, out_type: int, classes: int, h: int
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    outer: List[object] = []
-    fine: List[object] = []  # the If's branches: the refined head, and the dense one for a frame
-    dense: List[object] = []  # with more than max_mixed of its cells mixed
-    inits = []
+    outer: List[Any] = []  # NodeProtos
+    fine: List[Any] = []  # the If's branches: the refined head, and the dense one for a frame
+    dense: List[Any] = []  # with more than max_mixed of its cells mixed
+    inits: List[Any] = []  # TensorProtos
     cells = (h + 1) * (w + 1)
     _, weights = cell_tables(h, w, s)
 
@@ -199,7 +199,7 @@ def _refined_nodes(logits: str, output: str, out_type: int, classes: int, h: int
             inits.append(numpy_helper.from_array(np.asarray(value), PREFIX + name))
         return PREFIX + name
 
-    def op(op_type: str, inputs: List[str], name: str, into: Optional[List[object]] = None, **attrs) -> str:  # noqa: ANN003
+    def op(op_type: str, inputs: List[str], name: str, into: Optional[List[Any]] = None, **attrs) -> str:  # noqa: ANN003
         (outer if into is None else into).append(
             helper.make_node(op_type, inputs, [PREFIX + name], name=PREFIX + name, **attrs))
         return PREFIX + name
@@ -264,7 +264,7 @@ def _refined_nodes(logits: str, output: str, out_type: int, classes: int, h: int
     op("Cast", [op("ArgMax", [up], "dense_argmax", dense, axis=3, keepdims=0)], "dense_labels", dense,
        to=TensorProto.UINT8)
 
-    def branch(name: str, nodes: List[object], result: str):  # noqa: ANN202
+    def branch(name: str, nodes: List[Any], result: str):  # noqa: ANN202
         out = helper.make_tensor_value_info(result, TensorProto.UINT8, [1, s * h, s * w])
         return helper.make_graph(nodes, PREFIX + name, [], [out])
 
