@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from fastscnn_edge.datasets import IGNORE, class_names, read_pair
 from fastscnn_edge.errors import UserError
+from fastscnn_edge.fileio import signals_held
 from fastscnn_edge.progress import Progress, report
 from fastscnn_edge.train_data import AugmentedSet, BatchPlan, DataSplit, check_crop, load_split, to_tensor
 
@@ -473,9 +474,10 @@ def _loop(cfg: TrainConfig, config: Dict[str, object], model: nn.Module, optimiz
                 tb.add_scalar("lr", lr, done)
             if done % cfg.ckpt_every == 0 or done == stop:
                 extra = {"iteration": done, "total_iters": total, "val_miou": result.val_miou}
-                _save_checkpoint(model, out / "checkpoint.pt", names, extra)
-                _save_state(out / "train_state.pt", model, optimizer, done, config, best)
-                saved_at = done
+                with signals_held():  # a Ctrl-C lands after saved_at names what the files hold
+                    _save_checkpoint(model, out / "checkpoint.pt", names, extra)
+                    _save_state(out / "train_state.pt", model, optimizer, done, config, best)
+                    saved_at = done
             result.iterations = done
             report(progress, f"training: loss {loss.item():.4f}, lr {lr:.5f}", done, total)
     except KeyboardInterrupt as exc:

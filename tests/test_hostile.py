@@ -589,9 +589,15 @@ _RUNNER = textwrap.dedent("""
 """)
 
 
+def sigint_from_a_terminal() -> None:
+    """A child's SIGINT as a terminal gives it: a suite run as a background job (``cmd &``) passes
+    SIGINT on ignored, and Python then keeps ignoring Ctrl-C (a ``preexec_fn``)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args, cwd: Path) -> subprocess.Popen:  # noqa: ANN001
     p = subprocess.Popen([sys.executable, "-c", _RUNNER, *map(str, args)], cwd=cwd, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True,
+                         stderr=subprocess.PIPE, text=True, preexec_fn=sigint_from_a_terminal,
                          env={**os.environ, "FASTSCNN_EDGE_ARTIFACTS": str(cwd / "artifacts")})
     assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     return p
@@ -645,6 +651,29 @@ def test_ctrl_c_during_bench_writes_no_report(lab, work):  # noqa: ANN001
     assert code == 130 and "fastscnn-edge bench was interrupted" in line
     assert not (work / "b.json").exists()
     _no_partial(work)
+
+
+def test_signals_held_acts_on_ctrl_c_and_sigterm_after_the_block():
+    from fastscnn_edge.errors import Terminated
+    from fastscnn_edge.fileio import signals_held
+
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    term = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Terminated()))
+    try:
+        for sig, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
+            done = []
+            with pytest.raises(raised):
+                with signals_held():
+                    os.kill(os.getpid(), sig)
+                    done.append("saved")  # runs: the signal waits for the block's end
+                    os.kill(os.getpid(), signal.SIGINT)  # a second one is not acted on twice
+            assert done == ["saved"]
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with signals_held():
+            pass  # nothing pending: nothing raised
+    finally:
+        signal.signal(signal.SIGINT, outer)
+        signal.signal(signal.SIGTERM, term)
 
 
 def test_ctrl_c_during_training_names_the_complete_checkpoint(lab, work):  # noqa: ANN001

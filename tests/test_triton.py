@@ -382,7 +382,10 @@ def test_serve_command_runs_until_stopped(onnx_models, tmp_path, stop_signal):
     _triton_env()
     cmd = [sys.executable, "-m", "fastscnn_edge", "serve", str(onnx_models["frames"]), "--http-port", "0",
            "--grpc-port", "0", "--metrics-port", "0", "--threads", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    from tests.test_hostile import sigint_from_a_terminal
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+                            preexec_fn=sigint_from_a_terminal)
     lines = []
     try:
         deadline = time.monotonic() + 90

@@ -240,10 +240,14 @@ def test_first_ctrl_c_requests_a_stop_and_the_second_interrupts():
 
     from fastscnn_edge.trt.build import _ctrl_c_cancels
 
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        with _ctrl_c_cancels() as cancel:
-            os.kill(os.getpid(), signal.SIGINT)
-            assert cancel.is_set()  # first: the build is asked to stop, Python code goes on
-            os.kill(os.getpid(), signal.SIGINT)  # second: the usual KeyboardInterrupt
-    assert signal.getsignal(signal.SIGINT) is before
+    # Python's own Ctrl-C handler, as at a terminal (a suite run as a background job starts with SIGINT ignored)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _ctrl_c_cancels() as cancel:
+                os.kill(os.getpid(), signal.SIGINT)
+                assert cancel.is_set()  # first: the build is asked to stop, Python code goes on
+                os.kill(os.getpid(), signal.SIGINT)  # second: the usual KeyboardInterrupt
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
