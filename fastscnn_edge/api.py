@@ -48,16 +48,17 @@ def _one_resolution(value: Optional[ResolutionLike]) -> Any:
 
 def export_model(weights: Optional[PathLike] = None, *, arch: Optional[str] = None, head: str = "cls",
            resolutions: Sequence[ResolutionLike] = (), output: Optional[PathLike] = None, input_format: str = "float",
-           labels: str = "uint8", dynamic: bool = False, validate: bool = True,
+           labels: str = "uint8", dynamic: bool = False, validate: bool = True, cls_layout: str = "nhwc",
            progress: Optional[Progress] = None) -> List[Path]:
     """Export ONNX files (default: the paper's three resolutions into ``artifacts/``), each validated
-    against PyTorch; returns their paths. ``weights``: a native checkpoint (None: random weights)."""
+    against PyTorch; returns their paths. ``weights``: a native checkpoint (None: random weights).
+    ``cls_layout="refine"``: the cls head for onnxruntime on the CPU (:mod:`fastscnn_edge.cls_head`)."""
     from fastscnn_edge.export import export_many
 
     results = export_many(weights=Path(weights) if weights is not None else None, arch=arch, head=head,
                           resolutions=_resolutions(resolutions), output=Path(output) if output is not None else None,
                           validate=validate, progress=progress, dynamic=dynamic, input_format=input_format,
-                          labels=labels)
+                          labels=labels, cls_layout=cls_layout)
     return [r.path for r in results]
 
 

@@ -212,6 +212,13 @@ def test_export_refine_is_validated_against_pytorch(exports):
     assert (got == want).mean() >= 0.9999
 
 
+def test_python_api_exports_the_refined_head(tmp_path):
+    import fastscnn_edge
+
+    path = fastscnn_edge.export_model(resolutions=["64x128"], cls_layout="refine", output=tmp_path / "m.onnx")[0]
+    assert fastscnn_edge.open_runner(path).meta.extra["cls_head_layout"] == "refine"
+
+
 @pytest.mark.parametrize("options,fix", [({"dynamic": True}, "drop --dynamic"), ({"head": "prob"}, "use --head cls")])
 def test_export_refine_refuses_what_it_cannot_build_before_work(tmp_path, options, fix):
     from fastscnn_edge.errors import UserError
