@@ -16,7 +16,7 @@ def quantize_cmd(
     fp16: bool = typer.Option(False, "--fp16", help="FP16 graph, I/O types unchanged (ModelOpt AutoCast or onnxconverter-common)."),
     int8: bool = typer.Option(False, "--int8", help="INT8 Q/DQ graph calibrated on --calib images (or reusing --cache)."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images: a folder (recursive) or a .txt list, one path per line."),
-    form: Optional[str] = typer.Option(None, "--form", help="INT8 form: tensorrt (default; TensorRT's Q/DQ placement, int8 weights) | cpu (for onnxruntime on x86: uint8 activations, every op quantized)."),
+    form: Optional[str] = typer.Option(None, "--form", help="INT8 form: tensorrt (default; TensorRT's Q/DQ placement, int8 weights) | cpu (for onnxruntime on x86: uint8 activations, every op quantized, the refined cls head)."),
     res: Optional[str] = options.res("HxW to calibrate and validate at: required for INT8 of a dynamic export (the deployment size); FP16 of one is validated at 256x512 unless given."),
     calib_method: str = typer.Option("entropy", "--calib-method", help="entropy | minmax | percentile (minmax is often safer for segmentation)."),
     calib_count: Optional[int] = typer.Option(None, "--calib-count", help="Use N images, evenly spaced over the sorted list (default: all)."),
