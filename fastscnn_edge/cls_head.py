@@ -133,7 +133,7 @@ def _dense_head(proto):  # noqa: ANN001, ANN202 - (logits, outputs of the nodes 
     removed = {argmax.output[0], resize.output[0]} | {c.output[0] for c in chain}
     axis = am.get("axis", 0)
     if src is not None and src.op_type == "Transpose" and \
-            list(next(a.ints for a in src.attribute if a.name == "perm")) == [0, 2, 3, 1]:
+            next((list(a.ints) for a in src.attribute if a.name == "perm"), None) == [0, 2, 3, 1]:
         if axis not in (3, -1):
             return "the ArgMax is not over the channels"
         if len(consumers.get(src.output[0], [])) == 1:
@@ -190,13 +190,13 @@ def _refined_nodes(logits: str, output: str, out_type: int, classes: int, h: int
     outer: List[Any] = []  # NodeProtos
     fine: List[Any] = []  # the If's branches: the refined head, and the dense one for a frame
     dense: List[Any] = []  # with more than max_mixed of its cells mixed
-    inits: List[Any] = []  # TensorProtos
+    inits: Dict[str, Any] = {}  # name -> TensorProto
     cells = (h + 1) * (w + 1)
     _, weights = cell_tables(h, w, s)
 
     def const(name: str, value) -> str:  # noqa: ANN001 - outer-scope initializers, read by both branches too
-        if PREFIX + name not in {t.name for t in inits}:
-            inits.append(numpy_helper.from_array(np.asarray(value), PREFIX + name))
+        if PREFIX + name not in inits:
+            inits[PREFIX + name] = numpy_helper.from_array(np.asarray(value), PREFIX + name)
         return PREFIX + name
 
     def op(op_type: str, inputs: List[str], name: str, into: Optional[List[Any]] = None, **attrs) -> str:  # noqa: ANN003
@@ -273,7 +273,7 @@ def _refined_nodes(logits: str, output: str, out_type: int, classes: int, h: int
     if out_type != TensorProto.UINT8:
         labels = op("Cast", [labels], "labels_cast", to=out_type)
     outer.append(helper.make_node("Identity", [labels], [output], name=PREFIX + "labels"))
-    return outer, inits
+    return outer, list(inits.values())
 
 
 def _drop_unused(proto) -> None:  # noqa: ANN001

@@ -173,6 +173,12 @@ def test_unsupported_heads_are_left_dense_with_the_reason(kwargs, reason):
     assert m == dense  # nothing was changed
 
 
+def test_a_transpose_without_perm_is_a_reason_not_a_crash():
+    m = dense_head(19, 4, 6, 8)
+    del m.graph.node[0].attribute[:]  # Transpose's default: reverse the axes, not NHWC
+    assert "not over the channels" in (refine_cls_head(m) or "")
+
+
 def test_an_odd_factor_and_a_non_cls_graph_are_left_alone():
     m = dense_head(19, 4, 6, 3)
     assert "even integer factor" in (refine_cls_head(m) or "")
