@@ -55,21 +55,8 @@ def _write_folder_dataset(root: Path, classes=("bg", "thing", "stuff"), n: int =
     return root
 
 
-def _write_video(path: Path, frames: int, size: Tuple[int, int] = (240, 320)) -> Path:
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (size[1], size[0]))
-    assert w.isOpened()
-    rng = np.random.default_rng(0)
-    for _ in range(frames):
-        w.write(cv2.resize(rng.integers(0, 256, (4, 8, 3), dtype=np.uint8), (size[1], size[0])))
-    w.release()
-    return path
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):  # noqa: ANN001, ANN201
-    import io
-
-
     from fastscnn_edge.export import ExportSpec, export_onnx
     from fastscnn_edge.metadata import read_onnx_meta
     from fastscnn_edge.model import build_model
@@ -636,7 +623,9 @@ def _wait_for(p: subprocess.Popen, found, what: str) -> None:  # noqa: ANN001
 
 
 def test_sigterm_during_video_predict_exits_143_and_writes_no_video(lab, work):  # noqa: ANN001
-    video = _write_video(work / "long.mp4", 3000)
+    from tests.test_predict import _video
+
+    video = _video(work / "long.mp4", frames=3000, size=(240, 320))
     out = work / "pred"
     p = _start(["predict", lab.onnx, video, "-o", out, "--format", "overlay"], work)
     _wait_for(p, lambda: out.is_dir() and any(f.name.endswith(".part") for f in out.iterdir()), "video being written")

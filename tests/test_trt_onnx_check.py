@@ -121,7 +121,12 @@ def _qdq_model(*, act_zp=np.int8(0), w_zp_dtype=np.int8, w_axis=0, w_scale=None,
         helper.make_node("DequantizeLinear", ["wq", "w_scale", "w_zp"], ["wd"], name="dq_w", axis=w_axis),
         helper.make_node("Conv", ["xd", "wd"], ["y"], pads=[1, 1, 1, 1]),
     ]
-    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+    return _checked_model(nodes, inits, in_channels=3)
+
+
+def _checked_model(nodes, inits, in_channels: int) -> onnx.ModelProto:  # noqa: ANN001
+    """x [1, in_channels, 8, 8] -> nodes -> y [1, 4, 8, 8], opset 17, checked by onnx."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, in_channels, 8, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
@@ -212,11 +217,7 @@ def _residual_block(defect: str = ""):
         nodes.append(helper.make_node("Relu", ["rq"], ["y"], name="relu2"))
     else:
         nodes.append(helper.make_node("Identity", ["r"], ["y"], name="out"))
-    graph = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
-    return model
+    return _checked_model(nodes, inits, in_channels=4)
 
 
 def test_placement_of_a_fusible_residual_block_passes():
