@@ -244,14 +244,7 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
         if spec.simplify:
             proto = _simplify(proto)
         cls_layout = "nchw"
-        # A dynamic NHWC head with uint8 or int64 labels fails inside TensorRT-RTX's builder (Myelin
-        # CHECK_EQ(dim_count(), stride_order().size()) on a min != max profile); the NCHW head builds
-        # with every label type, so dynamic exports keep it (tests/test_trt_rtx.py).
-        if spec.head == "cls" and spec.cls_layout != "nchw" and not spec.dynamic and nhwc_cls_head(proto):
-            cls_layout = "nhwc"
-        if spec.head == "cls" and spec.labels == "uint8":
-            labels_through_float(proto)
-        if spec.cls_layout == "refine":
+        if spec.cls_layout == "refine":  # replaces the whole head: no NHWC or label-cast rewrite first
             from fastscnn_edge.cls_head import refine_cls_head
 
             why = refine_cls_head(proto)
@@ -259,6 +252,13 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
                 raise UserError(f"--cls-layout refine cannot be built for this model: {why}.",
                                 fix="use the default --cls-layout nhwc (the dense head; same labels).")
             cls_layout = "refine"
+        # A dynamic NHWC head with uint8 or int64 labels fails inside TensorRT-RTX's builder (Myelin
+        # CHECK_EQ(dim_count(), stride_order().size()) on a min != max profile); the NCHW head builds
+        # with every label type, so dynamic exports keep it (tests/test_trt_rtx.py).
+        elif spec.head == "cls" and spec.cls_layout == "nhwc" and not spec.dynamic and nhwc_cls_head(proto):
+            cls_layout = "nhwc"
+        if spec.head == "cls" and spec.labels == "uint8" and cls_layout != "refine":
+            labels_through_float(proto)
         meta = ModelMeta(
             arch=arch, head=spec.head, input_format=spec.input_format,
             resolution=None if spec.dynamic else tuple(spec.res),  # type: ignore[arg-type]
