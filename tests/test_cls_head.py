@@ -290,6 +290,10 @@ def test_refined_head_is_refused_for_gpus_in_one_line(exports, cpu_forms, tmp_pa
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "refined cls head" in err[0] and what in err[0] and "--cls-layout nhwc" in err[0]
     assert not list(tmp_path.iterdir())
+    # an export with the refined head points to the onnxruntime bench, not to build-engine
+    assert cli("export", "--res", "64x128", "--cls-layout", "refine", "--no-validate", "-o", str(tmp_path / "e.onnx")) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"next: fastscnn-edge bench {tmp_path / 'e.onnx'} --backend onnxruntime" in last and "build-engine" not in last
     # the CPU form of an already refined export keeps its head, and says so in its result line
     assert cli("quantize", src, "--int8", "--form", "cpu", "--calib", calib, "--calib-method", "minmax",
                "-o", str(tmp_path / "d.onnx")) == 0

@@ -44,9 +44,12 @@ def export_cmd(
         typer.echo(f"{result.path}  {r[0]}x{r[1]} {head}/{input_format}  {sum(result.op_counts.values())} nodes  "
                    f"vs PyTorch: {describe_validation(result)}")
     total = sum(x.size for x in results)
-    nxt = "fastscnn-edge build-engine --fp16" if output is None else f"fastscnn-edge build-engine {results[0].path}"
-    typer.echo(f"exported {len(results)} model(s), {human_size(total)}, in {time.perf_counter() - t0:.1f} s "
-               f"-> next: {nxt}  (or on CPU: fastscnn-edge bench --backend onnxruntime)")
+    if cls_layout == "refine":  # for onnxruntime on the CPU; build-engine refuses it
+        nxt = f"fastscnn-edge bench {' '.join(str(r.path) for r in results)} --backend onnxruntime"
+    else:
+        nxt = "fastscnn-edge build-engine --fp16" if output is None else f"fastscnn-edge build-engine {results[0].path}"
+        nxt += "  (or on CPU: fastscnn-edge bench --backend onnxruntime)"
+    typer.echo(f"exported {len(results)} model(s), {human_size(total)}, in {time.perf_counter() - t0:.1f} s -> next: {nxt}")
     if results[0].meta.random_weights:
         typer.echo(RANDOM_WEIGHTS_NOTE + " (pass --weights)", err=True)
 
