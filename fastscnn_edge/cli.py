@@ -23,7 +23,7 @@ from fastscnn_edge.errors import Terminated, UserError
 # Order is the order shown in --help: the pipeline first, then the tools around it.
 COMMAND_MODULES = (
     "export", "quantize", "engine", "bench", "triton",
-    "evaluate", "predict", "train",
+    "evaluate", "predict", "ros2", "train",
     "info", "weights",
 )
 

@@ -17,7 +17,7 @@ import sys
 from typing import Dict, List, Optional
 
 PACKAGES = ("torch", "onnxruntime", "onnxruntime-gpu", "tensorrt", "tensorrt-cu12", "tensorrt-cu13",
-            "onnx", "numpy", "cuda-python", "opencv-python-headless")
+            "onnx", "numpy", "cuda-python", "opencv-python-headless", "rclpy", "rosbags")
 
 
 def machine_name() -> str:

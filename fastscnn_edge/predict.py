@@ -11,7 +11,13 @@ labels back to the frame's own size, nearest-neighbour), then is written as:
   for ``<city>_<seq>_<frame>_gtFine_labelIds.png`` by globbing ``<city>_<seq>_<frame>*.png``.
 
 Images keep their name (``.png``) and, inside a folder input, their sub-folder; videos and cameras
-become ``<name>.mp4`` (mp4v) in colour or overlay. Every file is written atomically.
+become ``<name>.mp4`` (mp4v) in colour or overlay; a ROS 2 bag (``--image-topic``) becomes a bag of the
+same name with the label topic (and the colour topic for ``color``/``overlay``) at the input's
+timestamps (:mod:`fastscnn_edge.bags`). Every output is written atomically.
+
+Videos, cameras and bags run through the stream runtime (:mod:`fastscnn_edge.stream`): decode,
+preprocess, inference, rendering and encoding each in their own thread, all of them as streams of
+one pipeline through one runner (micro-batched with ``batch`` where the artifact allows).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import numpy as np
 from fastscnn_edge.datasets import IMAGE_SUFFIXES, NUM_CITYSCAPES_CLASSES, TRAIN_TO_LABEL_ID
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.progress import Progress, report
+from fastscnn_edge.stream import StreamReport
 
 OUTPUT_FORMATS = ("color", "overlay", "trainids", "cityscapes-labelids")
 VIDEO_FORMATS = ("color", "overlay")
@@ -38,7 +45,7 @@ Warn = Callable[[str], None]
 class Source:
     """One input: an image or video file (``path``) or a camera (``camera`` index)."""
 
-    kind: str  # image | video | camera
+    kind: str  # image | video | camera | bag
     output: Path  # relative to the output folder
     path: Optional[Path] = None
     camera: Optional[int] = None
@@ -53,6 +60,7 @@ class PredictResult:
     seconds: float = 0.0
     video_fps: Dict[str, float] = field(default_factory=dict)  # output -> processed frames per second
     random_weights: bool = False  # the artifact was exported without trained weights
+    stream: Optional[StreamReport] = None  # videos, cameras, bags: throughput, latency, drops, bottleneck
 
 
 def _stderr_warning(message: str) -> None:
@@ -70,9 +78,14 @@ def collect_sources(inputs: Sequence[str | Path], exclude: Optional[Path] = None
     if not inputs:
         raise UserError("no input given.", fix="pass image files, folders, a video file or a camera index.")
     sources: List[Source] = []
+    from fastscnn_edge.bags import is_bag
+
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
+        if is_bag(path):
+            name = path.name if path.is_dir() else path.stem
+            sources.append(Source("bag", Path(name), path=path))
+        elif path.is_dir():
             sources += _folder_sources(path, exclude)
         elif path.is_file():
             kind = "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"
@@ -80,7 +93,8 @@ def collect_sources(inputs: Sequence[str | Path], exclude: Optional[Path] = None
         elif str(item).isdigit():
             sources.append(Source("camera", Path(f"camera{item}.mp4"), camera=int(str(item))))
         else:
-            raise UserError(f"input {item} does not exist.", fix="pass image files, folders, a video file or a camera index (0, 1, ...).")
+            raise UserError(f"input {item} does not exist.",
+                            fix="pass image files, folders, video files, ROS 2 bags or a camera index (0, 1, ...).")
     _check_unique(sources)
     return sources
 
@@ -110,22 +124,21 @@ def check_format(format: str, num_classes: int, sources: Sequence[Source]) -> No
     if format == "cityscapes-labelids" and num_classes != NUM_CITYSCAPES_CLASSES:
         raise UserError(f"the model predicts {num_classes} classes, not the 19 Cityscapes train IDs.",
                         fix="use --format trainids for other class sets.")
-    if format not in VIDEO_FORMATS and any(s.kind != "image" for s in sources):
+    if format not in VIDEO_FORMATS and any(s.kind in ("video", "camera") for s in sources):
         raise UserError(f"--format {format} writes label PNGs; video and camera inputs are written as video.",
                         fix="use --format color or overlay for videos and cameras.")
+    if format == "cityscapes-labelids" and any(s.kind == "bag" for s in sources):
+        raise UserError("a bag's labels are written as train IDs (mono8), not Cityscapes label IDs.",
+                        fix="use --format trainids (labels only), color or overlay (labels and a colour topic).")
 
 
 def render(bgr: np.ndarray, labels: np.ndarray, format: str, num_classes: int) -> np.ndarray:
     """The output image for one frame: BGR colours, or 8-bit label IDs."""
-    from fastscnn_edge import palette
+    from fastscnn_edge.stream import render_frame
 
-    if format == "color":
-        return palette.colorize(labels, num_classes)
-    if format == "overlay":
-        return palette.overlay(bgr, labels, num_classes)
-    if format == "trainids":
-        return labels.astype(np.uint8)
-    return TRAIN_TO_LABEL_ID[labels]
+    if format == "cityscapes-labelids":
+        return TRAIN_TO_LABEL_ID[labels]
+    return render_frame(bgr, labels, format, num_classes)
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -142,11 +155,15 @@ def _write_png(path: Path, image: np.ndarray) -> None:
 def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | Path = "predictions",
             format: str = "color", *, backend: str = "auto", device: str = "auto",
             res: Optional[Tuple[int, int]] = None, threads: Optional[int] = None, max_frames: Optional[int] = None,
+            image_topic: Optional[str] = None, batch: int = 1,
             progress: Optional[Progress] = None, warn: Warn = _stderr_warning) -> PredictResult:
     """Segment every input and write the results under ``out_dir`` (see the module doc).
 
     Unreadable images are skipped with a warning and listed in ``skipped``; ``max_frames`` caps
-    each video/camera (a camera otherwise runs until Ctrl-C, which ends it cleanly).
+    each video/camera/bag (a camera otherwise runs until Ctrl-C, which ends it: the frames in flight
+    are finished and the video written, and ``result.stream.interrupted_by`` holds the interrupt);
+    ``image_topic`` names the topic read from bags. Ctrl-C with a video or bag among the streams
+    stops everything and writes none of the streams' outputs.
     """
     from fastscnn_edge.evaluate import open_runner
 
@@ -154,6 +171,15 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
     if max_frames is not None and max_frames < 1:
         raise UserError(f"--frames {max_frames} is not positive.", fix="pass a frame count >= 1, or leave it out.")
     sources = collect_sources(inputs, exclude=out)
+    if batch < 1:
+        raise UserError(f"--batch {batch} is below 1.", fix="pass 1 or more.")
+    if any(s.kind == "bag" for s in sources) and not image_topic:
+        from fastscnn_edge.bags import image_topics
+
+        bag = next(s.path for s in sources if s.kind == "bag")
+        found = ", ".join(sorted(image_topics(bag))) or "none"  # type: ignore[arg-type]
+        raise UserError(f"{bag} is a ROS 2 bag; which topic holds the images? (image topics: {found})",
+                        fix="pass --image-topic TOPIC.")
     _check_not_overwriting(sources, out)
     _check_some_image_readable(sources)
     result = PredictResult()
@@ -165,9 +191,9 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
         images = [s for s in sources if s.kind == "image"]
         if images:
             _predict_images(runner, images, out, format, result, progress, warn)
-        for s in sources:
-            if s.kind != "image":
-                _predict_stream(runner, s, out, format, result, max_frames, progress)
+        streams = [s for s in sources if s.kind != "image"]
+        if streams:
+            _predict_streams(runner, streams, out, format, result, max_frames, image_topic, batch, progress)
     result.seconds = time.perf_counter() - t0
     if not result.outputs:
         raise UserError("no input could be read; nothing was written.", fix="check the input files.")
@@ -214,83 +240,44 @@ def _predict_images(runner, sources: Sequence[Source], out: Path, format: str, r
         report(progress, "images", i, len(sources))
 
 
-def _open_capture(source: Source):  # noqa: ANN202 - cv2.VideoCapture
-    import cv2
-    from cv2.utils import logging as cv_log
+def _predict_streams(runner, sources: Sequence[Source], out: Path, format: str, result: PredictResult,  # noqa: ANN001
+                     max_frames: Optional[int], image_topic: Optional[str], batch: int,
+                     progress: Optional[Progress]) -> None:
+    """Every video, camera and bag as one stream of one pipeline (see :mod:`fastscnn_edge.stream`)."""
+    from fastscnn_edge import stream
 
-    # FFmpeg prints its own lines ("moov atom not found") for a bad file; we report it in one line.
-    # Read when OpenCV first opens a video; set OPENCV_FFMPEG_LOGLEVEL yourself to see them.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    level = cv_log.getLogLevel()
-    cv_log.setLogLevel(cv_log.LOG_LEVEL_ERROR)  # a failed open is reported below, in one line
+    srcs: List[stream.Source] = []
+    sinks: List[stream.Sink] = []
+    for s in sources:
+        if s.kind == "bag":
+            from fastscnn_edge.bags import BagSink, BagSource
+
+            src: stream.Source = BagSource(s.path, image_topic, max_frames)  # type: ignore[arg-type]
+            src.open()
+            sink: stream.Sink = BagSink(out / s.output, num_classes=runner.meta.num_classes,
+                                        class_names=runner.meta.class_names,
+                                        render=format if format in VIDEO_FORMATS else None,
+                                        storage=src.storage, version=src.version)  # type: ignore[attr-defined]
+        else:
+            video = stream.VideoSource(s.path, s.camera, max_frames, name=str(s.output.name))
+            video.open()
+            src, sink = video, stream.VideoSink(out / s.output, format, video.fps)
+        srcs.append(src)
+        sinks.append(sink)
+    totals = [s.total for s in srcs]
+    total = sum(totals) if all(t is not None for t in totals) else None  # type: ignore[misc]
+    task = sources[0].output.name if len(sources) == 1 else f"{len(sources)} streams"
     try:
-        cap = cv2.VideoCapture(str(source.path) if source.path is not None else source.camera)  # type: ignore[arg-type]
+        rep = stream.Pipeline(runner, srcs, sinks, batch=batch).run(progress, task=task, total=total)
     finally:
-        cv_log.setLogLevel(level)
-    if not cap.isOpened():
-        what = f"video {source.path}" if source.path is not None else f"camera {source.camera}"
-        raise UserError(f"cannot open {what}.", fix="check the file (codec) or the camera index.")
-    return cap
-
-
-def _frames(cap, max_frames: Optional[int], live: bool) -> Iterator[np.ndarray]:  # noqa: ANN001
-    n = 0
-    try:
-        while max_frames is None or n < max_frames:
-            ok, frame = cap.read()
-            if not ok:
-                return
-            n += 1
-            yield frame
-    except KeyboardInterrupt:
-        if not live:  # a file is stopped by Ctrl-C as an error; a camera that way as its normal end
-            raise
-
-
-def _predict_stream(runner, source: Source, out: Path, format: str, result: PredictResult,  # noqa: ANN001
-                    max_frames: Optional[int], progress: Optional[Progress]) -> None:
-    import cv2
-
-    from fastscnn_edge.evaluate import predict_labels
-    from fastscnn_edge.fileio import atomic_path
-    from fastscnn_edge.preprocess import to_bgr8
-
-    cap = _open_capture(source)
-    live = source.kind == "camera"
-    fps_in = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not live else 0
-    total = min(count, max_frames) if count > 0 and max_frames else (count or max_frames or None)
-    target = out / source.output
-    frames = 0
-    t0 = time.perf_counter()
-    try:
-        with atomic_path(target) as tmp:
-            video_tmp = tmp.with_name(tmp.name + ".mp4")  # OpenCV picks the container from the suffix
-            writer = None
-            try:
-                for frame in _frames(cap, max_frames, live):
-                    bgr = to_bgr8(frame)
-                    if writer is None:
-                        writer = cv2.VideoWriter(str(video_tmp), cv2.VideoWriter.fourcc(*"mp4v"), fps_in,
-                                                 (bgr.shape[1], bgr.shape[0]))
-                        if not writer.isOpened():
-                            raise UserError(f"OpenCV cannot write mp4v video to {target}.",
-                                            fix="use an OpenCV build with video support (opencv-python).")
-                    writer.write(render(bgr, predict_labels(runner, bgr), format, runner.meta.num_classes))
-                    frames += 1
-                    report(progress, str(source.output.name), frames, total)
-                if writer is None:
-                    raise UserError(f"{source.path or f'camera {source.camera}'} gave no frame.",
-                                    fix="check the video file or the camera.")
-                writer.release()
-                os.replace(video_tmp, tmp)
-            finally:
-                if writer is not None:
-                    writer.release()
-                video_tmp.unlink(missing_ok=True)
-    finally:
-        cap.release()
-    seconds = time.perf_counter() - t0
-    result.frames += frames
-    result.outputs.append(target)
-    result.video_fps[str(target)] = frames / seconds if seconds > 0 else 0.0
+        for src in srcs:
+            src.close()
+    for s, st, sink in zip(sources, rep.streams, sinks):
+        if not st["frames_out"]:
+            what = s.path or f"camera {s.camera}"
+            raise UserError(f"{what} gave no frame.", fix="check the video file, the bag topic or the camera.")
+        target = out / s.output
+        result.outputs.append(target)
+        result.video_fps[str(target)] = float(st["fps"] or 0.0)  # type: ignore[arg-type]
+    result.frames += rep.frames
+    result.stream = rep
