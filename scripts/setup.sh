@@ -92,6 +92,8 @@ fi
 CHECK="import fastscnn_edge, onnxruntime"
 [ "$WANT_TORCH" = yes ] && CHECK="$CHECK, torch"
 [ "$MODE" = "dev" ] && [ "$(uname -m)" = x86_64 ] && CHECK="$CHECK, tensorrt_rtx"
+# ROS 2 Jazzy's wheels (the [ros2] extra): x86-64 Linux, Python 3.11 only; elsewhere source a ROS 2 install
+[ "$MODE" = "dev" ] && [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] && [ "$PYVER" = "3.11" ] && CHECK="$CHECK, rclpy, rosbags"
 "$VPY" -c "$CHECK" || die "installation incomplete ($CHECK failed): see the pip output above"
 # The Triton serving environment (.venv-triton, its own numpy<2) for `fastscnn-edge serve` and
 # tests/test_triton.py; x86-64 Linux with the system Python 3.11 only.

@@ -20,11 +20,11 @@ LAYERS: List[List[str]] = [
     ["resolution", "trt.api", "registry", "conformance", "envinfo"],  # values and the TensorRT call layer
     ["metadata"],  # ModelMeta: what every artifact carries
     ["preprocess", "checkpoint", "trt.sidecar"],  # stored formats
-    ["artifact", "runner", "datasets", "convert", "synth", "triton_templates"],  # files read once, the runner interface
+    ["artifact", "runner", "datasets", "convert", "synth", "triton_templates", "rosimage"],  # files read once, the runner interface
     ["palette", "train_data", "calibration", "report", "triton", "export", "trt.runner", "describe", "qdq",
      "quant_eval"],  # single steps
-    ["backends", "quantize", "train", "bench", "serving"],  # runners, precision, training, cases, a server
-    ["evaluate", "timing", "trt.build", "trt"],  # workflows over runners
+    ["backends", "quantize", "train", "bench", "serving", "stream"],  # runners, precision, training, cases, a server, the stream runtime
+    ["evaluate", "timing", "trt.build", "trt", "bags", "ros2"],  # workflows over runners; ROS 2 bags and the node
     ["predict"],
     ["api"],  # the public Python API
     [""],  # the package itself (fastscnn_edge/__init__.py re-exports the API)
