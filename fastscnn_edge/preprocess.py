@@ -8,6 +8,7 @@ frame's size with nearest-neighbour resize. torch-free (numpy + OpenCV).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Tuple
 
@@ -64,9 +65,35 @@ def to_network_input(bgr: np.ndarray, meta: ModelMeta, res: Tuple[int, int]) -> 
     img = resize_bgr(to_bgr8(bgr), res)
     if meta.input_format == "bgr8":
         return img[None]
-    rgb = img[:, :, ::-1]
     if meta.input_format == "rgb8":
-        return np.ascontiguousarray(rgb)[None]
+        return np.ascontiguousarray(img[:, :, ::-1])[None]
+    lut = _normalize_lut(tuple(meta.mean), tuple(meta.std), meta.channel_order.upper() == "BGR")
+    x = np.empty((1, 3, img.shape[0], img.shape[1]), np.float32)
+    for k, (src, table) in enumerate(lut):
+        np.take(table, img[:, :, src], out=x[0, k])
+    return x
+
+
+@functools.lru_cache(maxsize=16)
+def _normalize_lut(mean: Tuple[float, ...], std: Tuple[float, ...], bgr_order: bool) -> Tuple[Tuple[int, np.ndarray], ...]:
+    """Per output channel: (the BGR frame's channel it reads, its 256-entry float32 table).
+
+    The table holds ``(v / 255 - mean) / std`` computed with exactly the float32 operations of
+    :func:`normalize_reference` for every byte value v, so the lookup gives the same bits in one
+    pass per channel instead of five passes over the frame."""
+    v = np.arange(256, dtype=np.uint8)[:, None].astype(np.float32) / 255.0
+    table = (v - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)  # (256, 3), RGB order
+    out = []
+    for k in range(3):
+        r = 2 - k if bgr_order else k  # the RGB channel that output channel k holds
+        out.append((2 - r, np.ascontiguousarray(table[:, r], dtype=np.float32)))
+    return tuple(out)
+
+
+def normalize_reference(img: np.ndarray, meta: ModelMeta) -> np.ndarray:
+    """The float normalization written out plainly (HxWx3 BGR uint8 at the model's size -> (1, 3, H, W)):
+    what :func:`to_network_input`'s lookup tables compute, kept as their definition for the tests."""
+    rgb = img[:, :, ::-1]
     x = rgb.astype(np.float32) / 255.0
     x = (x - np.asarray(meta.mean, np.float32)) / np.asarray(meta.std, np.float32)
     if meta.channel_order.upper() == "BGR":

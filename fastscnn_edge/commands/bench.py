@@ -28,6 +28,9 @@ def bench_cmd(
     channels_last: bool = typer.Option(False, "--channels-last", help="torch: NHWC memory layout."),
     half: bool = typer.Option(False, "--half", help="torch on CUDA: fp16 weights and activations."),
     compile_: bool = typer.Option(False, "--compile", help="torch: torch.compile the model first (slow start)."),
+    streams: Optional[int] = typer.Option(None, "--streams", help="Run N synthetic camera streams through the stream runtime (one runner): aggregate fps, per-stream latency, drops, bottleneck."),
+    batch: int = typer.Option(1, "--batch", help="With --streams: frames per inference where the artifact's batch is dynamic (export --dynamic)."),
+    rate: Optional[float] = typer.Option(None, "--rate", help="With --streams: each stream is a live camera at this many fps (latest frame kept, drops counted); default: as fast as the pipeline takes them."),
     json_out: Optional[Path] = options.json_out("Write every number and the environment here."),
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write a Markdown report beside the paper's Table 5."),
     plot_out: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of fps per resolution per backend (needs matplotlib)."),
@@ -54,6 +57,9 @@ def bench_cmd(
     cases = bench.select_cases(artifacts or [], backend=backend, device=device, heads=head or [],
                                resolutions=parse_resolutions(res), precision=precision, arch=arch)
     bench.check_options(cases, opts)
+    if streams is not None or batch != 1 or rate is not None:
+        _bench_streams(cases, opts, streams if streams is not None else 1, batch, rate, json_out, t0)
+        return
     err = Console(stderr=True)
     for c in cases:
         err.print(f"[bold]{c.res[0]}x{c.res[1]} {c.head}[/bold]: {escape(c.reason)}", highlight=False)
@@ -70,6 +76,39 @@ def bench_cmd(
     typer.echo(f"benchmarked {len(results)} configuration(s) in {time.perf_counter() - t0:.1f} s; best "
                f"{best.fps:.1f} fps ({best.label}, {best.case.head} {best.case.res[0]}x{best.case.res[1]}); "
                f"wrote {files} -> next: {nxt}")
+
+
+def _bench_streams(cases, opts, streams: int, batch: int, rate: Optional[float], json_out: Optional[Path],  # noqa: ANN001
+                   t0: float) -> None:
+    """``--streams``: each case's runner serves N synthetic streams; one line per case, a JSON report."""
+    import json
+    import time
+
+    from fastscnn_edge import stream, timing
+    from fastscnn_edge.commands.progress import bar
+    from fastscnn_edge.envinfo import collect
+    from fastscnn_edge.fileio import atomic_write_text
+
+    rows = []
+    for c in cases:
+        with timing.open_runner(c, opts) as runner, bar() as progress:
+            rep = stream.bench_streams(runner, streams=streams, frames=opts.iters, batch=batch, rate=rate,
+                                       warmup=opts.warmup, progress=progress)
+            label = f"{c.backend} {c.device} {c.precision} {c.head} {c.res[0]}x{c.res[1]}"
+        p50 = [s["latency_ms"]["median"] for s in rep.streams if s["latency_ms"]]
+        p99 = [s["latency_ms"]["p99"] for s in rep.streams if s["latency_ms"]]
+        typer.echo(f"{label}: {streams} stream(s) x {opts.iters} frame(s), batch {rep.batch}"
+                   f"{f', {rate:g} fps each' if rate else ''}: {rep.fps:.1f} fps aggregate "
+                   f"({rep.fps / streams:.1f} per stream), latency p50 {max(p50, default=0):.1f} ms / p99 "
+                   f"{max(p99, default=0):.1f} ms (worst stream), {rep.dropped} dropped, bottleneck {rep.bottleneck}")
+        rows.append({"label": label, "artifact": str(c.path) if c.path else None, "backend": c.backend,
+                     "device": c.device, "precision": c.precision, "head": c.head, "resolution": list(c.res),
+                     "streams": streams, "rate_fps": rate, "description": runner.description, **rep.to_json()})
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps({"kind": "bench --streams", "warmup_frames": opts.warmup,
+                                                "results": rows, "environment": collect()}, indent=2) + "\n")
+    typer.echo(f"benchmarked {len(rows)} configuration(s) as {streams} stream(s) in {time.perf_counter() - t0:.1f} s"
+               + (f"; wrote {json_out}" if json_out else "") + " -> next: python benchmarks/stream_latency.py")
 
 
 def register(app: typer.Typer) -> None:
