@@ -2,7 +2,8 @@
 # The prepared GPU check: on a machine with an NVIDIA GPU and a CUDA build of PyTorch, run the
 # `gpu`-marked tests, then the paper's protocol (100 warm-up + 100 timed frames, batch 1) on the
 # reference model with torch CUDA fp16 at 1024x2048, 512x1024 and 256x512, with and without CUDA
-# graphs. Results (JSON + Markdown naming the GPU, versions and settings) go to benchmarks/results/.
+# graphs, and the stream runtime with 1, 2 and 4 camera streams. Results (JSON + Markdown naming the GPU,
+# versions and settings) go to benchmarks/results/.
 #
 # No set-up of its own: it uses the interpreter that holds the CUDA torch (PYTHON, default python3)
 # with this checkout on PYTHONPATH; wheels carried in .whl/ (e.g. onnxconverter-common, onnxslim on a
@@ -32,5 +33,11 @@ for graph in "" "--cuda-graph"; do
   "$PY" -m fastscnn_edge bench --backend torch --device cuda --half $graph \
     --json "$OUT/$tag.json" --markdown "$OUT/$tag.md" "$@" || status=$?
 done
-echo "[gpu-check] results: $OUT/gpu-tests-$GPU-$DAY.txt, $OUT/gpu-torch-fp16-$GPU-$DAY*.{json,md} (exit $status)" >&2
+# The stream runtime on the GPU: 1, 2 and 4 synthetic camera streams through one torch CUDA fp16 runner
+# at 512x1024 (decode-free: camera-sized frames are resized, normalized, run, labelled on the host).
+for n in 1 2 4; do
+  "$PY" -m fastscnn_edge bench --backend torch --device cuda --half --res 512x1024 --streams "$n" \
+    --warmup 20 --iters 200 --json "$OUT/gpu-streams-$n-$GPU-$DAY.json" || status=$?
+done
+echo "[gpu-check] results: $OUT/gpu-tests-$GPU-$DAY.txt, $OUT/gpu-torch-fp16-$GPU-$DAY*.{json,md}, $OUT/gpu-streams-*-$GPU-$DAY.json (exit $status)" >&2
 exit $status

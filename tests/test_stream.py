@@ -208,3 +208,20 @@ def test_predict_runs_several_videos_as_streams_and_writes_the_report(model, tmp
     assert s["frames"] == 10 and [x["frames_out"] for x in s["streams"]] == [6, 4]
     assert s["latency_ms"]["p99"] >= s["latency_ms"]["median"] > 0 and s["bottleneck"] in s["stage_busy_share"]
     assert doc["environment"]["packages"]["onnxruntime"]
+
+
+def test_bench_streams_on_the_command_line(model, tmp_path, capsys):  # noqa: ANN001
+    import json
+
+    from fastscnn_edge.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", str(model), "--streams", "2", "--iters", "3", "--warmup", "0", "--json", str(tmp_path / "s.json")])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "2 stream(s) x 3 frame(s), batch 1" in out and "fps aggregate" in out and "bottleneck" in out
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["results"][0]["frames"] == 6 and len(doc["results"][0]["streams"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", str(model), "--streams", "2", "--batch", "2", "--iters", "1"])
+    assert exc.value.code == 2 and "takes batches of 1, not 2" in capsys.readouterr().err
