@@ -251,7 +251,6 @@ def write_image_bag(path: Path, topic: str, frames: Sequence[np.ndarray], *, enc
                 ts = start_ns + i * period_ns
                 img = {"rgb8": lambda b: cv2.cvtColor(b, cv2.COLOR_BGR2RGB),
                        "mono8": lambda b: cv2.cvtColor(b, cv2.COLOR_BGR2GRAY)}.get(encoding, lambda b: b)(bgr)
-                img = img if img.dtype == np.uint8 else img
                 c = 1 if img.ndim == 2 else img.shape[2]
                 itemsize = img.dtype.itemsize
                 header = Header(stamp=Time(sec=ts // 10**9, nanosec=ts % 10**9), frame_id=frame_id)

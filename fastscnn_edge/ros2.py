@@ -12,9 +12,12 @@ names and the palette are node parameters and are published once on the latched 
 ``~/classes`` topic as ``std_msgs/String`` JSON. The subscription's QoS is sensor data (best effort,
 depth 1) unless ``reliable``; it matches any camera driver. The publishers are reliable with the same
 depth (keep-last, so a slow subscriber never holds the node up): both reliable subscribers (RViz's
-default) and best-effort ones (``ros2 topic hz``) match them. Frames go through the stream runtime (:mod:`fastscnn_edge.stream`) as a live stream:
-a frame arriving while the previous one still waits replaces it and is counted as dropped, so the
-latency cannot grow. A frame the node cannot use (16-bit, wrong size) is logged and skipped; the node
+default) and best-effort ones (``ros2 topic hz``) match them. Frames go through the stream runtime
+(:mod:`fastscnn_edge.stream`). Best effort: as a live stream, a frame arriving while the previous one
+still waits replaces it and is counted as dropped, so the latency cannot grow. Reliable: every frame
+the node receives is processed, in order (a FIFO of ``depth`` frames; when it is full the callback
+waits, and the middleware's reliable history holds the rest): nothing is dropped by the node, and
+latency grows up to that depth when the camera is faster than the model. A frame the node cannot use (16-bit, wrong size) is logged and skipped; the node
 keeps running. Ctrl-C / SIGTERM stop it cleanly (the CLI exits 130 / 143).
 """
 
@@ -24,7 +27,7 @@ import array
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -140,6 +143,14 @@ class PublisherSink(Sink):
         self.camera_info = camera_info
         self.published = 0
 
+    def flush(self, timeout_s: float) -> None:
+        """Wait (up to ``timeout_s`` each) until reliable subscribers have acknowledged what was published."""
+        from rclpy.duration import Duration
+
+        for pub in (self.labels_pub, self.color_pub, self.info_pub):
+            if pub is not None and hasattr(pub, "wait_for_all_acked"):  # rclpy >= Galactic
+                pub.wait_for_all_acked(Duration(seconds=timeout_s))
+
     def write(self, frame: Frame) -> None:
         from fastscnn_edge.rosimage import color_fields, labels_fields
 
@@ -153,6 +164,9 @@ class PublisherSink(Sink):
             h, w = frame.labels.shape[:2]
             self.info_pub.publish(scaled_camera_info(info, header, h, w))
         self.published += 1
+
+
+FLUSH_S = 2.0  # at exit, how long the node waits for reliable subscribers to acknowledge its last masks
 
 
 def _qos(reliable: bool, depth: int) -> Any:
@@ -213,7 +227,10 @@ def run_node(runner: Runner, options: NodeOptions, *, progress: Optional[Progres
                 log(f"frame skipped: {why}")
 
         sink = PublisherSink(node, runner, options, _qos(True, options.depth), lambda: latest_info[0])
-        pipe = Pipeline(runner, [None], [sink], output_size=options.output_size, live=[True], on_bad_frame=bad)
+        # best effort: a live stream (the newest frame wins, latency bounded); reliable: every frame that
+        # arrives is processed in order, the subscription's callback waiting while `depth` frames queue
+        pipe = Pipeline(runner, [None], [sink], output_size=options.output_size, live=[not options.reliable],
+                        queue_depth=max(1, options.depth), on_bad_frame=bad)
         decode = compressed_to_bgr if options.compressed else image_to_bgr
 
         def on_image(msg: Any) -> None:
@@ -252,6 +269,7 @@ def run_node(runner: Runner, options: NodeOptions, *, progress: Optional[Progres
         if ready is not None:
             ready()
         report = pipe.wait(progress, task=options.node_name, drain_on_interrupt=True)
+        sink.flush(FLUSH_S)  # the last masks reach reliable subscribers before the node leaves
     finally:
         executor.shutdown(timeout_sec=1.0)
         if spin is not None:

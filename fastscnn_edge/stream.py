@@ -248,6 +248,10 @@ class Pipeline:
         self._infer_q: "queue.Queue[object]" = queue.Queue(max(queue_depth, self.batch) * n)
         self._post_q: "queue.Queue[object]" = queue.Queue(queue_depth * n)
         self._sink_q: List["queue.Queue[object]"] = [queue.Queue(queue_depth) for _ in range(n)]
+        # a live stream keeps at most one preprocessed frame waiting for inference: its preprocess takes
+        # the newest frame only once the previous one has gone into the model, so no frame ages in a
+        # queue behind the model (latency stays preprocess + at most one inference + its own)
+        self._live_slot = [threading.Semaphore(1) if lv else None for lv in lives]
         self._stop = threading.Event()  # abort: every stage leaves at once
         self._ended = threading.Event()  # drain: sources end, frames in flight finish
         self.streams = [StreamStats(getattr(s, "name", f"stream{i}") if s is not None else getattr(self.sinks[i], "name", f"stream{i}"),
@@ -329,7 +333,12 @@ class Pipeline:
 
     def _preprocess(self, i: int) -> None:
         st = self.stage["preprocess"][i]
+        slot = self._live_slot[i]
         while True:
+            if slot is not None:
+                while not slot.acquire(timeout=_POLL):
+                    if self._stop.is_set():
+                        return
             frame = self.inlets[i].get(self._stop)
             if frame is None:
                 break
@@ -338,6 +347,8 @@ class Pipeline:
             try:
                 frame.x = self.runner.preprocess(frame.image)
             except UserError as exc:
+                if slot is not None:
+                    slot.release()
                 self.bad_frame(i, str(exc))
                 continue
             st.busy_s += CLOCK() - t0
@@ -384,6 +395,10 @@ class Pipeline:
                 except queue.Empty:
                     break
                 (batch if isinstance(more, Frame) else ends).append(more)
+            for f in batch:  # into the model: a live stream may preprocess its next frame now
+                slot = self._live_slot[f.stream]
+                if slot is not None:
+                    slot.release()
             if batch:
                 t0 = CLOCK()
                 xs = [f.x for f in batch]

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
 import pytest
@@ -156,7 +156,7 @@ def test_labels_equal_the_local_runner_and_headers_survive(model, runner, ros_en
 
 def test_a_faster_publisher_gives_counted_drops_not_a_queue(model, ros_env, peer, tmp_path):  # noqa: ANN001, F811
     report = tmp_path / "node.json"
-    node = _node(model, ros_env, "--reliable", "--json", str(report))
+    node = _node(model, ros_env, "--json", str(report))  # best effort, the default: a live stream
     try:
         peer.wait_for_node()
         big = _frames(4, size=(480, 640))
@@ -178,6 +178,25 @@ def test_a_faster_publisher_gives_counted_drops_not_a_queue(model, ros_env, peer
     # the latency stays bounded: a queue of what was dropped would hold seconds of frames
     assert st["latency_ms"]["max"] < 1500, st["latency_ms"]
     assert "dropped" in out
+
+
+def test_a_reliable_node_processes_every_frame_it_receives_in_order(model, ros_env, peer, tmp_path):  # noqa: ANN001, F811
+    report = tmp_path / "node.json"
+    node = _node(model, ros_env, "--reliable", "--depth", "50", "--frames", "20", "--json", str(report))
+    try:
+        peer.wait_for_node()
+        big = _frames(4, size=(480, 640))
+        for i in range(20):  # a burst, far faster than the node: it queues, it does not drop
+            peer.send(big[i % 4], i)
+        assert _wait_until(lambda: len(peer.labels) >= 20, 60)
+        out, err = node.communicate(timeout=60)
+    finally:
+        if node.poll() is None:
+            node.kill()
+    assert node.returncode == 0, err
+    st = json.loads(report.read_text())["stream"]["streams"][0]
+    assert st["dropped"] == 0 and st["frames_in"] == st["frames_out"] == 20
+    assert [m.header.frame_id for m in peer.labels] == [f"cam_{i}" for i in range(20)]
 
 
 def test_bad_frames_are_logged_and_skipped_and_the_node_keeps_running(model, runner, ros_env, peer, tmp_path):  # noqa: ANN001, F811

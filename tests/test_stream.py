@@ -12,24 +12,11 @@ import cv2
 import numpy as np
 import pytest
 from test_evaluate import export_varied
-from test_predict import _read_video, _video
+from test_predict import _read_video, _video, model, runner  # noqa: F401 - fixtures
 
 from fastscnn_edge import stream
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.evaluate import predict_labels
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:  # noqa: ANN001
-    return export_varied(tmp_path_factory.mktemp("model") / "m.onnx")
-
-
-@pytest.fixture(scope="module")
-def runner(model):  # noqa: ANN001, ANN201
-    from fastscnn_edge.backends import load_runner
-
-    with load_runner(model) as r:
-        yield r
 
 
 class ListSource(stream.Source):
@@ -107,6 +94,32 @@ def test_a_live_source_keeps_the_latest_frame_and_counts_the_rest(runner):  # no
     lat = st["latency_ms"]
     assert lat["max"] < 20 * 5 * 1.0 + 200, lat  # bounded by the pipeline's depth, not by the 120 frames
     assert len(sink.frames) < 120
+
+
+class SlowModel:
+    """The runner, slower: a model that takes ``delay`` seconds per call."""
+
+    def __init__(self, runner, delay: float) -> None:  # noqa: ANN001
+        self._runner, self.delay = runner, delay
+
+    def __call__(self, x):  # noqa: ANN001, ANN204
+        time.sleep(self.delay)
+        return self._runner(x)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._runner, name)
+
+
+def test_a_live_frame_never_waits_in_a_queue_behind_the_model(runner):  # noqa: ANN001
+    # a camera faster than the model: each frame is taken when the model is about to be free, so its
+    # age at the output is at most one inference of waiting plus its own (not the queues' depth)
+    delay = 0.06
+    src = ListSource(_frames(150), live=True, period=0.002)
+    sink = stream.CollectSink()
+    rep = stream.Pipeline(SlowModel(runner, delay), [src], [sink]).run()
+    lat = rep.streams[0]["latency_ms"]
+    assert rep.dropped > 50 and len(sink.frames) >= 3
+    assert lat["median"] < 2.5 * delay * 1e3, lat  # a queue of 2 in front of the model gave ~4 delays
 
 
 def test_micro_batches_give_the_same_labels(tmp_path):  # noqa: ANN001
