@@ -63,9 +63,13 @@ def export_model(weights: Optional[PathLike] = None, *, arch: Optional[str] = No
 
 
 def quantize_model(model: ArtifactLike, *, precision: str = "fp16", calib: Optional[PathLike] = None,
-             form: str = "tensorrt", output: Optional[PathLike] = None) -> Path:
+             form: str = "tensorrt", output: Optional[PathLike] = None, val: Optional[PathLike] = None,
+             calib_method: str = "entropy", max_drop: Optional[float] = None, exclude: Sequence[str] = (),
+             float_type: str = "fp32") -> Path:
     """A precision-explicit copy of an fp32 export: ``precision="fp16"``, or ``"int8"`` with ``calib``
-    images (``form``: ``tensorrt`` Q/DQ or ``cpu`` for onnxruntime); returns its path."""
+    images (``form``: ``tensorrt`` Q/DQ or ``cpu`` for onnxruntime; ``val``: held-out images to check
+    on; ``max_drop``/``exclude``: layers kept float, see ``quantize --max-drop``; ``float_type``: what
+    the TensorRT form's float parts compute in); returns its path."""
     from fastscnn_edge.errors import UserError
     from fastscnn_edge.quantize import to_fp16, to_int8
 
@@ -73,7 +77,9 @@ def quantize_model(model: ArtifactLike, *, precision: str = "fp16", calib: Optio
     if precision == "fp16":
         return Path(to_fp16(model, out).path)
     if precision == "int8":
-        return Path(to_int8(model, out, Path(calib) if calib is not None else None, form=form).path)
+        return Path(to_int8(model, out, Path(calib) if calib is not None else None, form=form, method=calib_method,
+                            val=Path(val) if val is not None else None, max_drop=max_drop, exclude=list(exclude),
+                            float_type=float_type).path)
     raise UserError(f"unknown precision {precision!r}.", fix="use fp16 or int8.")
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from fastscnn_edge.artifact import Artifact, open_artifact
 from fastscnn_edge.calibration import FORMS, METHODS
@@ -28,12 +28,14 @@ from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.metadata import ModelMeta
 from fastscnn_edge.paths import beside, calibration_cache
 from fastscnn_edge.progress import Progress
+from fastscnn_edge.sensitivity import FLOAT_TYPES, LAYER_OPS, quantizable_layers, release_float_inputs, resolve
 from fastscnn_edge.quant_eval import (  # noqa: F401 - part of this module's public surface
     FP16_MIN_AGREEMENT, EvalFrames, check_bar, compare, cpu_session, describe, image_frames, synthetic_frames,
 )
 
 if TYPE_CHECKING:
     from fastscnn_edge.calibration import CalibrationSet
+    from fastscnn_edge.sensitivity import Plan
 
 Log = Optional[Callable[[str], None]]
 
@@ -57,6 +59,7 @@ class QuantizeResult:
     cache: Optional[Path] = None  # the calibration cache written or reused (INT8)
     cache_reused: bool = False
     checked_on: str = "synthetic frames"  # what the validation frames were (never calibration images)
+    plan: Optional["Plan"] = None  # mixed INT8: sensitivity, the budget's float layers, their cost
 
     @property
     def size(self) -> int:
@@ -306,7 +309,9 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
             method: str = "entropy", count: Optional[int] = None, cache: Optional[Path] = None,
             holdout: Optional[float] = None, val: Optional[Path] = None, fp32_weights: bool = False,
             validate: bool = True, min_agreement: Optional[float] = None, progress: Optional[Progress] = None,
-            log: Log = None, res: Optional[Tuple[int, int]] = None, refine_head: bool = True) -> QuantizeResult:
+            log: Log = None, res: Optional[Tuple[int, int]] = None, refine_head: bool = True,
+            exclude: Sequence[str] = (), max_drop: Optional[float] = None, sensitivity: bool = False,
+            speed: bool = True, float_type: str = "fp32") -> QuantizeResult:
     """Write an INT8 Q/DQ copy of an fp32 export, calibrated on ``calib`` (folder or .txt list).
 
     ``form``: ``tensorrt`` (TensorRT's Q/DQ placement; ``fp32_weights`` keeps fp32 weights
@@ -323,10 +328,19 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     or .txt list; calibration images among them are left out), else the ``holdout`` fraction of
     ``calib`` (default 0.1 without ``val``, 0 with it: every k-th image is set aside), else
     synthetic frames. Nothing is written on failure.
+
+    Mixed INT8 (:mod:`fastscnn_edge.sensitivity`): ``exclude`` keeps the named layers float (module
+    paths or prefixes); ``sensitivity`` measures each layer quantized alone on the validation frames;
+    ``max_drop`` (mIoU points where the frames have ground truth, else agreement points) keeps the
+    fewest layers float that stay within it, or raises ValidationFailed (nothing written).
+    ``float_type="fp16"`` (TensorRT form): everything outside the int8 layers, the normalization and
+    the head runs in FP16, with FP16 Q/DQ scales (opset 19), as strongly typed TensorRT (10.x with the
+    flag, 11.x, RTX) builds it; on 8.x build the fp32-float file with ``--fp16`` instead. The plan
+    (``result.plan``) says which layers stayed float and, with ``speed``, what that costs on
+    onnxruntime's CPU and in size.
     """
     from fastscnn_edge import calibration as cal
     from fastscnn_edge.fileio import check_writable
-    from fastscnn_edge.qdq import insert_qdq
 
     t0 = time.perf_counter()
     if form not in FORMS:
@@ -335,6 +349,18 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
         raise UserError(f"unknown calibration method {method!r}.", fix=f"use one of: {', '.join(METHODS)}.")
     if fp32_weights and form != "tensorrt":
         raise UserError("fp32 weights are an option of the TensorRT form only.", fix="drop it, or use --form tensorrt.")
+    if max_drop is not None and not (max_drop >= 0 and max_drop == max_drop):
+        raise UserError(f"--max-drop {max_drop} is negative or not a number.",
+                        fix="pass the points you accept to lose, e.g. --max-drop 0.5.")
+    if float_type not in FLOAT_TYPES:
+        raise UserError(f"unknown float type {float_type!r} for the parts INT8 leaves float.",
+                        fix=f"use one of: {', '.join(FLOAT_TYPES)}.")
+    if float_type == "fp16" and form != "tensorrt":
+        raise UserError("--float fp16 is an option of the TensorRT form (onnxruntime's CPU runs FP16 slowly).",
+                        fix="drop --float, or use --form tensorrt.")
+    if (max_drop is not None or sensitivity) and not validate:
+        raise UserError("--max-drop and --sensitivity measure against fp32; they cannot run with --no-validate.",
+                        fix="drop --no-validate.")
     a, proto, meta, src_bytes = load_fp32(src)
     src = a.path
     if form == "tensorrt":
@@ -346,11 +372,20 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     src_sha = _sha(src_bytes)
     if holdout is None:
         holdout = 0.0 if val is not None or calib is None else DEFAULT_HOLDOUT
+    always = _float_nodes(proto, form)
+    layers = quantizable_layers(proto, always)
+    forced = resolve(exclude, layers) if exclude else []  # before any work: a bad name is one line
     c = _calibrate(src, src_sha, meta, res, calib, cache, cache_path, method, form, count, holdout, progress, log)
     frames = _validation_frames(c, val, meta, res, log) if validate else EvalFrames([])
     try:
-        quantized, converter = insert_qdq(proto, c.ranges, form=form, method=method,
-                                          exclude=_float_nodes(proto, form), fp32_weights=fp32_weights)
+        plan = None
+        float_layers = list(forced)
+        if sensitivity or max_drop is not None or forced:
+            plan = _plan(proto, c.ranges, form, method, fp32_weights, always, layers, forced, frames, meta,
+                         src_bytes, max_drop, sensitivity, progress)
+            float_layers = plan.forced + plan.float_layers
+        quantized, converter = _build_mixed(proto, c.ranges, form, method, fp32_weights, always,
+                                            {x.node for x in float_layers})
     except (ValueError, KeyError) as exc:
         if not c.reused:
             raise
@@ -361,6 +396,9 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     head_layout = {}
     if form == "tensorrt":
         _check_placement(quantized, fp32_weights)
+        if float_type == "fp16":
+            quantized = _float_parts_to_fp16(quantized, *edge_nodes(proto))
+            converter += "; float parts FP16 (opset 19, FP16 Q/DQ scales)"
     elif refine_head and meta.head == "cls" and meta.extra.get("cls_head_layout") != "refine":
         head_layout = _refine_head(quantized, log)
     out_meta = _derived_meta(meta, "int8", {**head_layout,
@@ -369,11 +407,130 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
         "quantized_op_types": ",".join(sorted({n.op_type for n in _quantized_nodes(quantized)})),
         "source_onnx_sha256": src_sha,
     })
+    if float_layers:
+        out_meta.extra["float_layers"] = ",".join(x.name for x in float_layers)
+    if float_type != "fp32":
+        out_meta.extra["float_type"] = float_type
+    if max_drop is not None:
+        out_meta.extra["max_drop"] = f"{max_drop:g} {plan.metric if plan else ''}".strip()
+    if plan is not None and speed and float_layers:
+        _measure_cost(plan, proto, c.ranges, form, method, fp32_weights, always, quantized, src_bytes, frames,
+                      refine=bool(head_layout))
     v = _finish(quantized, out_meta, src_bytes, frames, dst, validate=validate, min_agreement=min_agreement, log=log)
     if c.images is not None and not c.reused:
         cal.save_cache(cache_path, onnx_sha256=src_sha, images=c.images, method=method, form=form,
                        policy=c.policy, ranges=c.ranges)
-    return QuantizeResult(dst, out_meta, v, time.perf_counter() - t0, cache_path, c.reused, frames.source)
+    return QuantizeResult(dst, out_meta, v, time.perf_counter() - t0, cache_path, c.reused, frames.source, plan)
+
+
+def _build_mixed(proto, ranges, form: str, method: str, fp32_weights: bool, always: List[str],  # noqa: ANN001, ANN202
+                 float_nodes: Set[str], only: Optional[str] = None):
+    """(Q/DQ ModelProto, converter) with ``float_nodes`` float (their inputs float too) or, with
+    ``only``, that one layer quantized and every other layer float."""
+    from fastscnn_edge.qdq import insert_qdq
+
+    if only is not None:
+        float_nodes = {n.name for n in proto.graph.node if n.op_type in LAYER_OPS} - {only} - set(always)
+        node = next(n for n in proto.graph.node if n.name == only)
+        touched = set(node.input) | set(node.output)  # the quantizer computes parameters for every range given
+        ranges = {k: v for k, v in ranges.items() if k in touched}
+    if form == "tensorrt":
+        float_nodes = _float_adds(proto, float_nodes | set(always)) - set(always)
+    quantized, converter = insert_qdq(proto, ranges, form=form, method=method, exclude=always + sorted(float_nodes),
+                                      fp32_weights=fp32_weights, only=[only] if only else None)
+    if float_nodes:
+        release_float_inputs(quantized, proto, float_nodes)
+        if only is None:
+            converter += f"; {len(float_nodes)} layer(s) kept float"
+    return quantized, converter
+
+
+FP16_QDQ_OPSET = 19  # QuantizeLinear/DequantizeLinear take FP16 scales from opset 19
+
+
+def _float_parts_to_fp16(proto, pre: List[str], head: List[str]):  # noqa: ANN001, ANN202
+    """The TensorRT form with its float parts in FP16: the graph moved to opset 19, then every float
+    tensor outside ``pre`` (the normalization) and ``head`` (after the last Conv) converted, Q/DQ
+    scales included, the graph's I/O types kept."""
+    import warnings
+
+    import onnx
+    from onnx import version_converter
+
+    try:
+        from onnxconverter_common import float16
+    except ImportError:
+        raise MissingDependency("--float fp16 needs onnxconverter-common.", fix="pip install onnxconverter-common.") from None
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < FP16_QDQ_OPSET:
+        proto = version_converter.convert_version(proto, FP16_QDQ_OPSET)
+    body, reattach = _split_head(proto, head)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = float16.convert_float_to_float16(
+            body, keep_io_types=True, op_block_list=fp16_op_block_list(float16.DEFAULT_OP_BLOCK_LIST),
+            node_block_list=pre)
+    del model.graph.value_info[:]
+    reattach(model)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _float_adds(proto, float_nodes: Set[str]) -> Set[str]:  # noqa: ANN001
+    """TensorRT form: a residual Add runs in int8 only fused with the quantized Conv beside it, so an
+    Add whose Conv-side input comes from a float Conv stays float too."""
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    out = set(float_nodes)
+    for n in proto.graph.node:
+        if n.op_type == "Add" and n.name not in out:
+            convs = [producer[i] for i in n.input if i in producer and producer[i].op_type == "Conv"]
+            if convs and all(c.name in out for c in convs):
+                out.add(n.name)
+    return out
+
+
+def _plan(proto, ranges, form: str, method: str, fp32_weights: bool, always: List[str], layers, forced,  # noqa: ANN001, ANN202
+          frames: EvalFrames, meta: ModelMeta, src_bytes: bytes, max_drop: Optional[float], want_table: bool,
+          progress: Optional[Progress]):
+    """Sensitivity and/or the budget search on the validation frames (a :class:`sensitivity.Plan`)."""
+    from fastscnn_edge import sensitivity as sens
+
+    t0 = time.perf_counter()
+    judge = sens.Judge.of(src_bytes, frames.inputs, frames.labels, meta.num_classes, meta.head, frames.source)
+    forced_nodes = {x.node for x in forced}
+
+    def build(float_nodes: Set[str], only: Optional[str]) -> bytes:
+        q, _ = _build_mixed(proto, ranges, form, method, fp32_weights, always, set(float_nodes), only)
+        return q.SerializeToString()
+
+    plain = judge.score(build(set(), None))  # every layer INT8
+    base = judge.score(build(forced_nodes, None)) if forced_nodes else plain  # the --exclude layers float
+    plan = sens.Plan(judge.metric, judge.miou_reference, len(frames.inputs), judge.labelled, frames.source, plain,
+                     list(forced), max_drop=max_drop, all_layers=len(layers))
+    if want_table or (max_drop is not None and base.drop > max_drop):
+        plan.sensitivity = sens.sensitivity(build, judge, layers, forced_nodes, progress)
+    if max_drop is not None:
+        plan.float_layers, plan.final = sens.fit_budget(build, judge, layers, forced_nodes, plan.ranked(), max_drop,
+                                                        base, progress)
+    else:
+        plan.final = base
+    plan.evaluations = judge.evaluations
+    plan.seconds = time.perf_counter() - t0
+    return plan
+
+
+def _measure_cost(plan, proto, ranges, form: str, method: str, fp32_weights: bool, always: List[str],  # noqa: ANN001
+                  mixed, src_bytes: bytes, frames: EvalFrames, refine: bool) -> None:
+    """Size and onnxruntime CPU speed of the mixed file against plain INT8 (same head) and fp32."""
+    from fastscnn_edge import sensitivity as sens
+
+    plain, _ = _build_mixed(proto, ranges, form, method, fp32_weights, always, set())
+    if refine:
+        _refine_head(plain, None)
+    pb, mb = plain.SerializeToString(), mixed.SerializeToString()
+    plan.sizes = {"plain": len(pb), "mixed": len(mb)}
+    if form == "cpu":  # the TensorRT form's speed is TensorRT's: onnxruntime's CPU time would mislead
+        plan.speed_ms = sens.cpu_speed({"fp32": src_bytes, "plain": pb, "mixed": mb}, frames.inputs)
 
 
 def _refine_head(proto, log: Log) -> Dict[str, str]:  # noqa: ANN001 - rewritten in place

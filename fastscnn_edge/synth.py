@@ -335,3 +335,29 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def outlier_channels(model, k: float, channel: int = 0):  # noqa: ANN001, ANN201 - FastSCNN -> FastSCNN
+    """A model that is hard to quantize and computes the same function (issue 21's fixture).
+
+    In every inverted bottleneck, one channel of the BatchNorm that feeds the expansion's ReLU is
+    scaled by ``k`` (weight and bias) and that channel of the following depthwise kernel divided by
+    ``k``: ReLU(k x) = k ReLU(x) and the depthwise conv is per channel, so the fp32 network is
+    unchanged (to float rounding), but the depthwise conv's input now has one channel with a k-times
+    range, which a per-tensor activation scale shares with all the others. Edits ``model`` in place
+    (eval mode, k > 0) and returns it. Needs torch.
+    """
+    import torch
+
+    from fastscnn_edge.model import Bottleneck
+
+    if not k > 0:
+        raise ValueError("k must be positive (ReLU(kx) = k ReLU(x) needs k > 0)")
+    with torch.no_grad():
+        for block in model.modules():
+            if isinstance(block, Bottleneck):
+                bn = block.conv_pw[1]
+                bn.weight[channel] *= k
+                bn.bias[channel] *= k
+                block.conv_dw[0].weight[channel] /= k
+    return model

@@ -23,6 +23,7 @@ LAYERS: List[List[str]] = [
     ["artifact", "runner", "datasets", "convert", "synth", "triton_templates", "rosimage"],  # files read once, the runner interface
     ["palette", "train_data", "calibration", "report", "triton", "export", "trt.runner", "describe", "qdq",
      "quant_eval"],  # single steps
+    ["sensitivity"],  # mixed INT8: sensitivity and the drop budget, over qdq and quant_eval
     ["backends", "quantize", "train", "bench", "serving", "stream"],  # runners, precision, training, cases, a server, the stream runtime
     ["evaluate", "timing", "trt.build", "trt", "bags", "ros2"],  # workflows over runners; ROS 2 bags and the node
     ["predict"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -25,6 +25,11 @@ def quantize_cmd(
     fp32_weights: bool = typer.Option(False, "--fp32-weights", help="TensorRT form: keep fp32 weights behind Q/DQ pairs (default: int8 weights behind DequantizeLinear, 4x smaller)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Calibration cache JSON to reuse/write (default: <output stem>.calib.json). With no --calib it is reused alone."),
     min_agreement: Optional[float] = typer.Option(None, "--min-agreement", help="Fail (exit 4, nothing written) if pixel agreement with fp32 is under this fraction, e.g. 0.999. Default: report only (warn under 0.999 for fp16)."),
+    sensitivity: bool = typer.Option(False, "--sensitivity", help="INT8: measure what quantizing each layer alone costs on the held-out images and print them ranked (layer names are the checkpoint's module paths, with the paper's module)."),
+    max_drop: Optional[float] = typer.Option(None, "--max-drop", help="INT8: keep the fewest layers float that stay within this many points of fp32 (mIoU points where the held-out images have ground truth, else pixel-agreement points); exit 4, nothing written, if it cannot be met."),
+    exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="INT8: keep this layer float (a module path such as global_feature_extractor.bottleneck1.0.conv_dw.0, or a prefix such as global_feature_extractor.ppm); repeat it, or separate names with commas."),
+    float_type: str = typer.Option("fp32", "--float", help="INT8 TensorRT form: what the parts left float (the --max-drop/--exclude layers, the classifier, everything not quantized) compute in: fp32, or fp16 (opset 19, FP16 Q/DQ scales; for strongly typed TensorRT 10.x/11.x/RTX; on 8.x build the fp32 file with build-engine --int8 --fp16 instead)."),
+    json_out: Optional[Path] = options.json_out("INT8 with --sensitivity/--max-drop/--exclude: write the plan (every layer's score, the float layers, their cost) here."),
     output: Optional[Path] = options.output(help="Output .onnx. Default: beside MODEL as <stem>.fp16.onnx / .int8.onnx / .int8-cpu.onnx."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip the onnxruntime fp32-vs-quantized check (not recommended)."),
 ) -> None:
@@ -46,6 +51,18 @@ def quantize_cmd(
         raise UserError(f"unknown --form {form!r}.", fix=f"use one of: {', '.join(FORMS)}.")
     if int8 and calib_method not in METHODS:
         raise UserError(f"unknown --calib-method {calib_method!r}.", fix=f"use one of: {', '.join(METHODS)}.")
+    names = [n for item in exclude or [] for n in item.split(",") if n.strip()]
+    if fp16 and (sensitivity or max_drop is not None or names or json_out is not None or float_type != "fp32"):
+        raise UserError("--sensitivity/--max-drop/--exclude/--json/--float apply to --int8 only.", fix="drop them, or use --int8.")
+    if max_drop is not None and not max_drop >= 0:
+        raise UserError(f"--max-drop {max_drop} is negative.", fix="pass the points you accept to lose, e.g. --max-drop 0.5.")
+    if json_out is not None and not (sensitivity or max_drop is not None or names):
+        raise UserError("--json writes the mixed-precision plan; it needs --sensitivity, --max-drop or --exclude.",
+                        fix="add one of them, or drop --json.")
+    if json_out is not None:
+        from fastscnn_edge.fileio import check_writable
+
+        check_writable(json_out)
     if int8 and calib is None and cache is None:
         raise UserError("--int8 needs calibration images or a calibration cache.",
                         fix="pass --calib DIR (or a .txt list), or --cache FILE from an earlier run.")
@@ -67,11 +84,25 @@ def quantize_cmd(
         with bar(transient=True) as progress:
             result = to_int8(source, output, calib, form=form, method=calib_method, count=calib_count, cache=cache,
                              holdout=holdout, val=val, fp32_weights=fp32_weights, validate=not no_validate,
-                             min_agreement=min_agreement, log=log, res=size, progress=progress)
+                             min_agreement=min_agreement, log=log, res=size, progress=progress,
+                             exclude=names, max_drop=max_drop, sensitivity=sensitivity, float_type=float_type)
         nxt = (f"fastscnn-edge build-engine {result.path}" if form == "tensorrt"
                else f"fastscnn-edge bench {result.path} --backend onnxruntime")
         cache_note = "reused" if result.cache_reused else "written"
         typer.echo(f"calibration: {result.meta.extra['calib_count']} image(s), {calib_method}, cache {cache_note}: {result.cache}")
+    if result.plan is not None:
+        from fastscnn_edge import sensitivity as sens
+
+        if result.plan.sensitivity:
+            typer.echo("\n".join(sens.table(result.plan, top=None if json_out is None else 15)))
+        typer.echo("\n".join(sens.summary(result.plan)))
+    if json_out is not None and result.plan is not None:
+        import json
+
+        from fastscnn_edge.fileio import atomic_write_text
+
+        atomic_write_text(json_out, json.dumps({"model": str(model), "output": str(result.path), "form": form,
+                                                "calib_method": calib_method, **result.plan.to_json()}, indent=2) + "\n")
     check = describe(result.validation, result.checked_on) if result.validation else "not validated"
     typer.echo(f"vs fp32 on CPU: {check}")
     head = ", refined cls head" if result.meta.extra.get("cls_head_layout") == "refine" else ""

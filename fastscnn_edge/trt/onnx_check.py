@@ -105,9 +105,17 @@ def _check_opset(proto, generation: Optional[str]) -> List[str]:  # noqa: ANN001
     limit = MAX_OPSET.get(generation or "")
     opset = _opset(proto)
     if limit is not None and opset > limit:
+        if any(n.op_type == "DequantizeLinear" for n in proto.graph.node) and _has_fp16_initializers(proto):
+            return [f"opset {opset} with FP16 Q/DQ scales (`quantize --float fp16`) is newer than TensorRT "
+                    f"{generation}.x parses (<= {limit}, FP32 scales only); quantize with --float fp32 and build "
+                    "with --int8 --fp16"]
         return [f"opset {opset} is newer than TensorRT {generation}.x parses (<= {limit}); "
                 f"export with --opset {limit}"]
     return []
+
+
+def _has_fp16_initializers(proto) -> bool:  # noqa: ANN001
+    return any(init.data_type == _FLOAT16 for init in proto.graph.initializer)
 
 
 def _check_uint8_inputs(proto) -> List[str]:  # noqa: ANN001
