@@ -227,7 +227,8 @@ class ImageReader:
 
 def compute_ranges(model_path: Path, op_types: List[str], images: List[Path], meta: ModelMeta,
                    res: Tuple[int, int], method: str, *, progress: Optional[Progress] = None,
-                   log: Log = None, input_name: Optional[str] = None) -> Dict[str, Tuple[float, float]]:
+                   log: Log = None, input_name: Optional[str] = None,
+                   percentile: Optional[float] = None) -> Dict[str, Tuple[float, float]]:
     """Run onnxruntime's calibrator over ``images``; return {tensor: (lowest, highest)}.
 
     Frames are fed one at a time (``collect_data`` may be called repeatedly), so memory stays
@@ -254,6 +255,8 @@ def compute_ranges(model_path: Path, op_types: List[str], images: List[Path], me
             # onnxruntime-gpu calibrates on the GPU (hundreds of 1024x2048 frames take minutes on a CPU).
             kwargs["providers"] = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                                    if p in ort.get_available_providers()]
+        if percentile is not None:  # the percentile method's cut (onnxruntime's default: 99.999)
+            kwargs["extra_options"] = {"percentile": float(percentile)}
         calibrator = create_calibrator(model_path, op_types, **kwargs)
         seen = [0]
 
@@ -318,13 +321,14 @@ def cache_key(onnx_sha256: str, images_sha256: str, method: str, form: str) -> s
 
 
 def save_cache(path: Path, *, onnx_sha256: str, images: CalibrationSet, method: str, form: str,
-               policy: str, ranges: Dict[str, Tuple[float, float]]) -> Path:
-    """Write the ranges as JSON (atomically). float32 ranges survive the float64 JSON round trip exactly."""
+               policy: str, ranges: Dict[str, Tuple[float, float]], key_method: Optional[str] = None) -> Path:
+    """Write the ranges as JSON (atomically). float32 ranges survive the float64 JSON round trip exactly.
+    ``key_method``: the method as the key sees it (``percentile@99.99`` for a non-default cut)."""
     from fastscnn_edge.fileio import atomic_write_text
 
     doc = {
         "format": CACHE_FORMAT,
-        "key": cache_key(onnx_sha256, images.digest(), method, form),
+        "key": cache_key(onnx_sha256, images.digest(), key_method or method, form),
         "onnx_sha256": onnx_sha256,
         "images_sha256": images.digest(),
         "method": method,

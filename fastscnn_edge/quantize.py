@@ -35,10 +35,11 @@ from fastscnn_edge.quant_eval import (  # noqa: F401 - part of this module's pub
 
 if TYPE_CHECKING:
     from fastscnn_edge.calibration import CalibrationSet
-    from fastscnn_edge.sensitivity import Plan
+    from fastscnn_edge.sensitivity import Outlier, Plan
 
 Log = Optional[Callable[[str], None]]
 
+OUTLIER_FRAMES = 4  # calibration frames the range-outlier report looks at
 DEFAULT_HOLDOUT = 0.1  # of --calib, when no --val is given: every 10th image is never calibrated on
 # Kept in fp32 in FP16 graphs besides the normalization and the head after the last Conv.
 FP16_BLOCK_OPS = ["Softmax", "ArgMax"]
@@ -60,6 +61,7 @@ class QuantizeResult:
     cache_reused: bool = False
     checked_on: str = "synthetic frames"  # what the validation frames were (never calibration images)
     plan: Optional["Plan"] = None  # mixed INT8: sensitivity, the budget's float layers, their cost
+    outliers: List["Outlier"] = field(default_factory=list)  # calibrated tensors whose range an outlier sets
 
     @property
     def size(self) -> int:
@@ -311,7 +313,7 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
             validate: bool = True, min_agreement: Optional[float] = None, progress: Optional[Progress] = None,
             log: Log = None, res: Optional[Tuple[int, int]] = None, refine_head: bool = True,
             exclude: Sequence[str] = (), max_drop: Optional[float] = None, sensitivity: bool = False,
-            speed: bool = True, float_type: str = "fp32") -> QuantizeResult:
+            speed: bool = True, float_type: str = "fp32", percentile: Optional[float] = None) -> QuantizeResult:
     """Write an INT8 Q/DQ copy of an fp32 export, calibrated on ``calib`` (folder or .txt list).
 
     ``form``: ``tensorrt`` (TensorRT's Q/DQ placement; ``fp32_weights`` keeps fp32 weights
@@ -352,6 +354,9 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     if max_drop is not None and not (max_drop >= 0 and max_drop == max_drop):
         raise UserError(f"--max-drop {max_drop} is negative or not a number.",
                         fix="pass the points you accept to lose, e.g. --max-drop 0.5.")
+    if percentile is not None and (method != "percentile" or not 50.0 < percentile <= 100.0):
+        raise UserError(f"--calib-percentile {percentile} needs --calib-method percentile and a value in (50, 100].",
+                        fix="e.g. --calib-method percentile --calib-percentile 99.99.")
     if float_type not in FLOAT_TYPES:
         raise UserError(f"unknown float type {float_type!r} for the parts INT8 leaves float.",
                         fix=f"use one of: {', '.join(FLOAT_TYPES)}.")
@@ -375,8 +380,15 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     always = _float_nodes(proto, form)
     layers = quantizable_layers(proto, always)
     forced = resolve(exclude, layers) if exclude else []  # before any work: a bad name is one line
-    c = _calibrate(src, src_sha, meta, res, calib, cache, cache_path, method, form, count, holdout, progress, log)
+    c = _calibrate(src, src_sha, meta, res, calib, cache, cache_path, method, form, count, holdout, progress, log,
+                   percentile)
     frames = _validation_frames(c, val, meta, res, log) if validate else EvalFrames([])
+    outliers = []
+    if c.images is not None:  # what sets the ranges: a few calibration frames through fp32, every layer input
+        from fastscnn_edge.sensitivity import calibration_outliers
+
+        outliers = calibration_outliers(proto, image_frames(c.images.paths[:OUTLIER_FRAMES], meta, res,
+                                                            "calibration images").inputs, layers)
     try:
         plan = None
         float_layers = list(forced)
@@ -411,6 +423,8 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
         out_meta.extra["float_layers"] = ",".join(x.name for x in float_layers)
     if float_type != "fp32":
         out_meta.extra["float_type"] = float_type
+    if percentile is not None:
+        out_meta.extra["calib_percentile"] = f"{percentile:g}"
     if max_drop is not None:
         out_meta.extra["max_drop"] = f"{max_drop:g} {plan.metric if plan else ''}".strip()
     if plan is not None and speed and float_layers:
@@ -419,8 +433,10 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     v = _finish(quantized, out_meta, src_bytes, frames, dst, validate=validate, min_agreement=min_agreement, log=log)
     if c.images is not None and not c.reused:
         cal.save_cache(cache_path, onnx_sha256=src_sha, images=c.images, method=method, form=form,
-                       policy=c.policy, ranges=c.ranges)
-    return QuantizeResult(dst, out_meta, v, time.perf_counter() - t0, cache_path, c.reused, frames.source, plan)
+                       policy=c.policy, ranges=c.ranges,
+                       key_method=None if percentile is None else f"{method}@{percentile:g}")
+    return QuantizeResult(dst, out_meta, v, time.perf_counter() - t0, cache_path, c.reused, frames.source, plan,
+                          outliers)
 
 
 def _build_mixed(proto, ranges, form: str, method: str, fp32_weights: bool, always: List[str],  # noqa: ANN001, ANN202
@@ -615,7 +631,8 @@ class _Calibration:
 
 def _calibrate(src: Path, src_sha: str, meta: ModelMeta, res: Tuple[int, int], calib: Optional[Path],
                cache: Optional[Path], cache_path: Path, method: str, form: str, count: Optional[int],
-               holdout: float, progress: Optional[Progress], log: Log) -> _Calibration:
+               holdout: float, progress: Optional[Progress], log: Log,
+               percentile: Optional[float] = None) -> _Calibration:
     """The ranges: from the cache alone (no images), from a matching cache, or a calibration pass."""
     from fastscnn_edge import calibration as cal
 
@@ -632,12 +649,14 @@ def _calibrate(src: Path, src_sha: str, meta: ModelMeta, res: Tuple[int, int], c
                             calibrated_sha256=shas)
     images = cal.collect_images(calib, count=count, holdout=holdout, log=log)
     policy = cal.policy_string(meta, res)
-    found = _matching_cache(cache_path, cal.cache_key(src_sha, images.digest(), method, form), log)
+    method_key = method if percentile is None else f"{method}@{percentile:g}"
+    found = _matching_cache(cache_path, cal.cache_key(src_sha, images.digest(), method_key, form), log)
     if found is not None:
         ranges = cal.ranges_from_cache(found)
     else:
         ranges = cal.compute_ranges(src, calibration_op_types(form), images.paths, meta, res, method,
-                                    progress=progress, log=log, input_name=meta_input_name(meta))
+                                    progress=progress, log=log, input_name=meta_input_name(meta),
+                                    percentile=percentile)
     return _Calibration(ranges, found is not None, policy, len(images.paths), images.digest(), images,
                         list(images.sha256))
 

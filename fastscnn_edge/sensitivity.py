@@ -453,6 +453,82 @@ def cpu_speed(models: Dict[str, bytes], inputs: List[np.ndarray], runs: int = 15
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+# --- calibration outliers --------------------------------------------------------------------
+
+OUTLIER_RATIO = 10.0  # max over the 99.99th percentile, or the widest channel over the median channel
+
+
+@dataclass
+class Outlier:
+    """A calibrated tensor whose range one outlier sets; ``layers``: the layers that read it."""
+
+    tensor: str
+    layers: List[str]
+    max_abs: float
+    p9999: float
+    channel_ratio: float  # the widest channel's max over the median channel's
+
+    @property
+    def kind(self) -> str:
+        return "one wide channel" if self.channel_ratio > OUTLIER_RATIO else "sparse outliers"
+
+    def advice(self) -> str:
+        if self.kind == "one wide channel":
+            return ("a per-tensor scale shares this range with every channel: keep the layer float "
+                    "(--max-drop or --exclude); --calib-method percentile would clip the wide channel")
+        return "--calib-method percentile (--calib-percentile 99.99) clips these few values"
+
+
+def calibration_outliers(fp32, frames: Sequence[np.ndarray], layers: Sequence[Layer]) -> List[Outlier]:  # noqa: ANN001
+    """The tensors read by ``layers`` whose range an outlier sets, over ``frames`` (network inputs):
+    max |x| over the 99.99th percentile of |x| above :data:`OUTLIER_RATIO`, or the widest channel's
+    max |x| over the median channel's above it. Worst first."""
+    import onnx
+
+    from fastscnn_edge.quant_eval import cpu_session
+
+    by_node = {lay.node: lay.name for lay in layers}
+    inits = {t.name for t in fp32.graph.initializer}
+    readers: Dict[str, List[str]] = {}
+    for n in fp32.graph.node:
+        if n.name in by_node:
+            for i in n.input:
+                if i and i not in inits:
+                    readers.setdefault(i, []).append(by_node[n.name])
+    if not readers or not frames:
+        return []
+    model = copy.deepcopy(fp32)
+    have = {o.name for o in model.graph.output}
+    for name in readers:
+        if name not in have:
+            model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    session = cpu_session(model.SerializeToString())
+    feed = session.get_inputs()[0].name
+    names = [o.name for o in session.get_outputs()]
+    peaks: Dict[str, np.ndarray] = {}
+    pcts: Dict[str, List[float]] = {}
+    for x in frames:
+        for name, y in zip(names, session.run(None, {feed: x})):
+            if name not in readers or y.ndim != 4:
+                continue
+            a = np.abs(y.astype(np.float32))
+            ch = a.max(axis=(0, 2, 3))
+            peaks[name] = np.maximum(peaks[name], ch) if name in peaks else ch
+            flat = a.reshape(-1)
+            k = max(1, int(flat.size * 1e-4))
+            pcts.setdefault(name, []).append(float(np.partition(flat, flat.size - k)[flat.size - k]))
+    out = []
+    for name, ch in peaks.items():
+        top = float(ch.max())
+        p = float(np.median(pcts[name]))
+        med = float(np.median(ch))
+        ratio_p = top / p if p > 0 else (float("inf") if top > 0 else 0.0)
+        ratio_c = top / med if med > 0 else (float("inf") if top > 0 else 0.0)
+        if ratio_p > OUTLIER_RATIO or ratio_c > OUTLIER_RATIO:
+            out.append(Outlier(name, readers[name], top, p, ratio_c))
+    return sorted(out, key=lambda o: -max(o.channel_ratio, o.max_abs / o.p9999 if o.p9999 > 0 else float("inf")))
+
+
 # --- reports -----------------------------------------------------------------------------------
 
 def _pct(v: Optional[float]) -> str:

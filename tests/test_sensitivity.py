@@ -250,3 +250,26 @@ def test_float_fp16_is_for_the_tensorrt_form_only(data, tmp_path):  # noqa: ANN0
     with pytest.raises(UserError) as e:
         _int8(data, tmp_path / "x.onnx", form="cpu", float_type="fp16")
     assert "--form tensorrt" in e.value.fix and not (tmp_path / "x.onnx").exists()
+
+
+def test_calibration_report_names_the_wide_channels_and_the_percentile_is_a_flag(data, tmp_path):  # noqa: ANN001
+    from fastscnn_edge.calibration import load_cache
+    from fastscnn_edge.quantize import to_int8
+
+    hard = _int8(data, tmp_path / "h.onnx", validate=False)
+    wide = [o for o in hard.outliers if o.kind == "one wide channel"]
+    assert wide and all(any(RESCALED.match(n) for n in o.layers) for o in wide)
+    assert "--max-drop" in wide[0].advice() and wide[0].channel_ratio > 10
+    easy = to_int8(data["easy"], tmp_path / "e.onnx", data["calib"], method="minmax", count=12, validate=False,
+                  val=data["scenes"])
+    assert not [o for o in easy.outliers if o.kind == "one wide channel"]  # the same model without the rescale
+    # --calib-percentile: its own cache key (a cut of 99.9 gives other ranges than the default's)
+    a = to_int8(data["easy"], tmp_path / "p1.onnx", data["calib"], method="percentile", count=12, validate=False,
+                val=data["scenes"])
+    b = to_int8(data["easy"], tmp_path / "p2.onnx", data["calib"], method="percentile", count=12, validate=False,
+                val=data["scenes"], percentile=99.9)
+    ra, rb = load_cache(a.cache)["ranges"], load_cache(b.cache)["ranges"]
+    assert load_cache(a.cache)["key"] != load_cache(b.cache)["key"] and ra != rb
+    assert read_onnx_meta(b.path).extra["calib_percentile"] == "99.9"
+    with pytest.raises(UserError):
+        to_int8(data["easy"], tmp_path / "p3.onnx", data["calib"], method="minmax", percentile=99.9)

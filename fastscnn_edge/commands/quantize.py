@@ -19,6 +19,7 @@ def quantize_cmd(
     form: Optional[str] = typer.Option(None, "--form", help="INT8 form: tensorrt (default; TensorRT's Q/DQ placement, int8 weights) | cpu (for onnxruntime on x86: uint8 activations, every op quantized, the refined cls head)."),
     res: Optional[str] = options.res("HxW to calibrate and validate at: required for INT8 of a dynamic export (the deployment size); FP16 of one is validated at 256x512 unless given."),
     calib_method: str = typer.Option("entropy", "--calib-method", help="entropy | minmax | percentile (minmax is often safer for segmentation)."),
+    calib_percentile: Optional[float] = typer.Option(None, "--calib-percentile", help="With --calib-method percentile: the percentile of |x| a range ends at (onnxruntime's default 99.999; e.g. 99.99 clips more outliers)."),
     calib_count: Optional[int] = typer.Option(None, "--calib-count", help="Use N images, evenly spaced over the sorted list (default: all)."),
     holdout: Optional[float] = typer.Option(None, "--holdout", help="Fraction of --calib set aside (every k-th image) to measure agreement/mIoU on; never calibrated on. Default 0.1, or 0 with --val."),
     val: Optional[Path] = typer.Option(None, "--val", help="Measure agreement (and mIoU where ground truth sits beside the images) on these images instead: a folder, a Cityscapes root (its val split) or a .txt list."),
@@ -85,11 +86,18 @@ def quantize_cmd(
             result = to_int8(source, output, calib, form=form, method=calib_method, count=calib_count, cache=cache,
                              holdout=holdout, val=val, fp32_weights=fp32_weights, validate=not no_validate,
                              min_agreement=min_agreement, log=log, res=size, progress=progress,
-                             exclude=names, max_drop=max_drop, sensitivity=sensitivity, float_type=float_type)
+                             exclude=names, max_drop=max_drop, sensitivity=sensitivity, float_type=float_type,
+                             percentile=calib_percentile)
         nxt = (f"fastscnn-edge build-engine {result.path}" if form == "tensorrt"
                else f"fastscnn-edge bench {result.path} --backend onnxruntime")
         cache_note = "reused" if result.cache_reused else "written"
         typer.echo(f"calibration: {result.meta.extra['calib_count']} image(s), {calib_method}, cache {cache_note}: {result.cache}")
+        for o in result.outliers[:5]:
+            typer.echo(f"calibration outlier: {o.tensor} (read by {', '.join(o.layers)}): max |x| {o.max_abs:.3g}, "
+                       f"{o.max_abs / o.p9999 if o.p9999 > 0 else float('inf'):.0f}x its 99.99th percentile, widest channel "
+                       f"{o.channel_ratio:.0f}x the median channel ({o.kind}): {o.advice()}")
+        if len(result.outliers) > 5:
+            typer.echo(f"calibration outliers: {len(result.outliers) - 5} more tensor(s) like these")
     if result.plan is not None:
         from fastscnn_edge import sensitivity as sens
 
