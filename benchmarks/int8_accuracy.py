@@ -144,6 +144,13 @@ def conclusions(doc: Dict[str, object]) -> List[str]:
             line += (f"; CPU speed fp32 {fp32:.1f} ms, plain INT8 {p:.1f} ms, budgeted {m:.1f} ms: "
                      f"{100 * kept:.0f} % of plain INT8's speed-up kept (goal {100 * GOAL_KEPT:.0f} %: "
                      f"{'met' if kept >= GOAL_KEPT else 'missed'})")
+            if not kept >= GOAL_KEPT:
+                line += (". Why: in onnxruntime a float depthwise conv needs a float input, so the 1x1 expansion "
+                         "before it loses its quantized output and runs as DequantizeLinear -> float Conv instead of "
+                         "one int8 QLinearConv: each float layer costs two convolutions here (TensorRT runs an int8 "
+                         "Conv with a float output, so its form pays for the float layer alone). What would keep the "
+                         "speed-up: cross-layer equalization (scale the wide channel back between the two convs before "
+                         "quantizing, which removes this outlier with no float layer) or per-channel activation scales")
         out.append(line + ".")
     demo = [r for r in rows if r["model"] == "demo"]
     out.append("- Demo model: " + "; ".join(f"{r['form']} {_budget(r['max_drop'])} "

@@ -54,11 +54,8 @@ def cpu_op_types() -> List[str]:
 
 
 def insert_qdq(proto, ranges: Dict[str, Tuple[float, float]], *, form: str, method: str,  # noqa: ANN001
-               exclude: List[str], fp32_weights: bool = False,
-               only: Optional[List[str]] = None):  # noqa: ANN202 - (ModelProto, str)
+               exclude: List[str], fp32_weights: bool = False):  # noqa: ANN202 - (ModelProto, str)
     """Quantize ``proto`` (fp32, not modified) with ``ranges`` {tensor: (lowest, highest)}: (ModelProto, description).
-
-    ``only``: quantize just these nodes (a layer alone, for :mod:`fastscnn_edge.sensitivity`).
 
     Plain ONNX shape inference, not ``quant_pre_process``: on our exports (already folded and
     slimmed) it changed no node, but it added com.microsoft and other opset imports to the graph.
@@ -82,7 +79,7 @@ def insert_qdq(proto, ranges: Dict[str, Tuple[float, float]], *, form: str, meth
     kwargs = dict(model=onnx.shape_inference.infer_shapes(model), per_channel=True,
                   reduce_range=False, weight_qType=QuantType.QInt8,
                   activation_qType=QuantType.QInt8 if trt else QuantType.QUInt8,
-                  tensors_range=tensors_range(ranges, method), nodes_to_quantize=list(only or []), nodes_to_exclude=exclude,
+                  tensors_range=tensors_range(ranges, method), nodes_to_quantize=[], nodes_to_exclude=exclude,
                   op_types_to_quantize=list(TRT_OP_TYPES) if trt else cpu_op_types(), extra_options=options)
     if "static" in inspect.signature(QDQQuantizer.__init__).parameters:  # older onnxruntime: fixed mode + static
         from onnxruntime.quantization.quant_utils import QuantizationMode

@@ -392,12 +392,12 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     try:
         plan = None
         float_layers = list(forced)
+        plain = _plain_qdq(proto, c.ranges, form, method, fp32_weights, always)
         if sensitivity or max_drop is not None or forced:
-            plan = _plan(proto, c.ranges, form, method, fp32_weights, always, layers, forced, frames, meta,
-                         src_bytes, max_drop, sensitivity, progress)
+            plan = _plan(proto, plain, form, always, layers, forced, frames, meta, src_bytes, max_drop,
+                         sensitivity, progress)
             float_layers = plan.forced + plan.float_layers
-        quantized, converter = _build_mixed(proto, c.ranges, form, method, fp32_weights, always,
-                                            {x.node for x in float_layers})
+        quantized, converter = _build_mixed(proto, plain, form, always, {x.node for x in float_layers})
     except (ValueError, KeyError) as exc:
         if not c.reused:
             raise
@@ -428,8 +428,7 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     if max_drop is not None:
         out_meta.extra["max_drop"] = f"{max_drop:g} {plan.metric if plan else ''}".strip()
     if plan is not None and speed and float_layers:
-        _measure_cost(plan, proto, c.ranges, form, method, fp32_weights, always, quantized, src_bytes, frames,
-                      refine=bool(head_layout))
+        _measure_cost(plan, plain[0], form, quantized, src_bytes, frames, refine=bool(head_layout))
     v = _finish(quantized, out_meta, src_bytes, frames, dst, validate=validate, min_agreement=min_agreement, log=log)
     if c.images is not None and not c.reused:
         cal.save_cache(cache_path, onnx_sha256=src_sha, images=c.images, method=method, form=form,
@@ -439,21 +438,27 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
                           outliers)
 
 
-def _build_mixed(proto, ranges, form: str, method: str, fp32_weights: bool, always: List[str],  # noqa: ANN001, ANN202
-                 float_nodes: Set[str], only: Optional[str] = None):
-    """(Q/DQ ModelProto, converter) with ``float_nodes`` float (their inputs float too) or, with
-    ``only``, that one layer quantized and every other layer float."""
+def _plain_qdq(proto, ranges, form: str, method: str, fp32_weights: bool, always: List[str]):  # noqa: ANN001, ANN202
+    """(Q/DQ ModelProto, converter): every layer INT8, ``always`` float. Mixed graphs are edits of it."""
     from fastscnn_edge.qdq import insert_qdq
 
+    return insert_qdq(proto, ranges, form=form, method=method, exclude=list(always), fp32_weights=fp32_weights)
+
+
+def _build_mixed(proto, plain, form: str, always: List[str], float_nodes: Set[str],  # noqa: ANN001, ANN202
+                 only: Optional[str] = None):
+    """(Q/DQ ModelProto, converter): ``plain`` (from :func:`_plain_qdq`) with ``float_nodes`` float,
+    computing from float inputs and fp32 weights, or, with ``only``, that one layer INT8 and every
+    other layer float. The search scores these graphs and the written file is one of them, so what
+    was measured is what is written."""
+    import copy
+
+    graph, converter = plain
     if only is not None:
         float_nodes = {n.name for n in proto.graph.node if n.op_type in LAYER_OPS} - {only} - set(always)
-        node = next(n for n in proto.graph.node if n.name == only)
-        touched = set(node.input) | set(node.output)  # the quantizer computes parameters for every range given
-        ranges = {k: v for k, v in ranges.items() if k in touched}
     if form == "tensorrt":
         float_nodes = _float_adds(proto, float_nodes | set(always)) - set(always)
-    quantized, converter = insert_qdq(proto, ranges, form=form, method=method, exclude=always + sorted(float_nodes),
-                                      fp32_weights=fp32_weights, only=[only] if only else None)
+    quantized = copy.deepcopy(graph)
     if float_nodes:
         release_float_inputs(quantized, proto, float_nodes)
         if only is None:
@@ -505,7 +510,7 @@ def _float_adds(proto, float_nodes: Set[str]) -> Set[str]:  # noqa: ANN001
     return out
 
 
-def _plan(proto, ranges, form: str, method: str, fp32_weights: bool, always: List[str], layers, forced,  # noqa: ANN001, ANN202
+def _plan(proto, plain_qdq, form: str, always: List[str], layers, forced,  # noqa: ANN001, ANN202
           frames: EvalFrames, meta: ModelMeta, src_bytes: bytes, max_drop: Optional[float], want_table: bool,
           progress: Optional[Progress]):
     """Sensitivity and/or the budget search on the validation frames (a :class:`sensitivity.Plan`)."""
@@ -516,7 +521,7 @@ def _plan(proto, ranges, form: str, method: str, fp32_weights: bool, always: Lis
     forced_nodes = {x.node for x in forced}
 
     def build(float_nodes: Set[str], only: Optional[str]) -> bytes:
-        q, _ = _build_mixed(proto, ranges, form, method, fp32_weights, always, set(float_nodes), only)
+        q, _ = _build_mixed(proto, plain_qdq, form, always, set(float_nodes), only)
         return q.SerializeToString()
 
     plain = judge.score(build(set(), None))  # every layer INT8
@@ -535,12 +540,14 @@ def _plan(proto, ranges, form: str, method: str, fp32_weights: bool, always: Lis
     return plan
 
 
-def _measure_cost(plan, proto, ranges, form: str, method: str, fp32_weights: bool, always: List[str],  # noqa: ANN001
-                  mixed, src_bytes: bytes, frames: EvalFrames, refine: bool) -> None:
+def _measure_cost(plan, plain_qdq, form: str, mixed, src_bytes: bytes, frames: EvalFrames,  # noqa: ANN001
+                  refine: bool) -> None:
     """Size and onnxruntime CPU speed of the mixed file against plain INT8 (same head) and fp32."""
+    import copy
+
     from fastscnn_edge import sensitivity as sens
 
-    plain, _ = _build_mixed(proto, ranges, form, method, fp32_weights, always, set())
+    plain = copy.deepcopy(plain_qdq)
     if refine:
         _refine_head(plain, None)
     pb, mb = plain.SerializeToString(), mixed.SerializeToString()

@@ -237,9 +237,13 @@ def release_float_inputs(quantized, fp32, float_nodes: Set[str]) -> int:  # noqa
         p = fp32_producer.get(name)
         if p is None:
             if name in fp32_inits:  # an fp32 constant the quantizer replaced: copy it back
-                g.initializer.append(copy.deepcopy(fp32_inits[name]))
-                inits.add(name)
-                return name
+                t = copy.deepcopy(fp32_inits[name])
+                if name in q_producer:  # a DequantizeLinear writes that name (a quantized bias): another one
+                    t.name = f"{name}_float"
+                if t.name not in inits:
+                    g.initializer.append(t)
+                    inits.add(t.name)
+                return t.name
             raise ValueError(f"cannot rebuild the float value of {name}")
         q = by_name.get(p.name)
         through_dq = q is not None and q.op_type not in LAYER_OPS and any(
