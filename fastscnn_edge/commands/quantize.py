@@ -102,7 +102,9 @@ def quantize_cmd(
         from fastscnn_edge import sensitivity as sens
 
         if result.plan.sensitivity:
-            typer.echo("\n".join(sens.table(result.plan, top=None if json_out is None else 15)))
+            # asked for: every layer (the first 15 where --json holds them all); else the ones that matter
+            top = (None if json_out is None else 15) if sensitivity else 10
+            typer.echo("\n".join(sens.table(result.plan, top=top)))
         typer.echo("\n".join(sens.summary(result.plan)))
     if json_out is not None and result.plan is not None:
         import json
