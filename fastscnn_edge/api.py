@@ -102,12 +102,19 @@ def build_engine(model: ArtifactLike, *, precision: Optional[str] = None, runtim
 
 
 def open_runner(artifact: ArtifactLike, *, backend: str = "auto", device: str = "auto",
-                resolution: Optional[ResolutionLike] = None, threads: Optional[int] = None) -> "Runner":
+                resolution: Optional[ResolutionLike] = None, threads: Optional[int] = None,
+                openvino_options: Optional[Dict[str, str]] = None) -> "Runner":
     """A runner for any artifact (use it as a context manager): ``runner.preprocess(bgr)`` makes its
-    input, ``runner(x)`` runs it, ``runner.labels(y)`` gives (N, H, W) train-ID labels."""
+    input, ``runner(x)`` runs it, ``runner.labels(y)`` gives (N, H, W) train-ID labels.
+
+    ``backend``: auto | onnxruntime | openvino | tensorrt | torch; ``auto`` on a CPU runs an ONNX file
+    on OpenVINO where it is installed (except the INT8 CPU form: onnxruntime), and ``runner.description``
+    says which. ``openvino_options``: ``precision`` (``f32`` default, ``bf16``), ``cls_head`` (``best``:
+    the refined head at load, default; ``dense``: the file's own head)."""
     from fastscnn_edge.evaluate import open_runner as _open
 
-    return _open(artifact, backend=backend, device=device, res=_one_resolution(resolution), threads=threads)
+    return _open(artifact, backend=backend, device=device, res=_one_resolution(resolution), threads=threads,
+                 openvino_options=openvino_options)
 
 
 def benchmark(artifact: Optional[ArtifactLike] = None, *, resolutions: Sequence[ResolutionLike] = (), backend: str = "auto",

@@ -25,8 +25,9 @@ from fastscnn_edge.resolution import PAPER_RESOLUTIONS, Resolution
 if TYPE_CHECKING:
     from fastscnn_edge.trt.sidecar import Sidecar
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "openvino", "torch")
 BACKEND_OF_KIND = {"onnx": "onnxruntime", "engine": "tensorrt", "checkpoint": "torch"}
+ONNX_CPU_RUNTIMES = ("onnxruntime", "openvino")  # the runtimes that run an ONNX file on the CPU
 KIND_WORDS = {"onnx": "an ONNX file", "engine": "a TensorRT engine", "checkpoint": "a PyTorch checkpoint"}
 
 
@@ -125,7 +126,8 @@ class Artifact:
 
     @property
     def qdq_form(self) -> Optional[str]:
-        """For INT8 ONNX files: ``tensorrt`` (symmetric int8, for TensorRT) or ``cpu`` (onnxruntime's)."""
+        """For INT8 ONNX files: ``tensorrt`` (symmetric int8, for TensorRT), ``cpu`` (onnxruntime's) or
+        ``openvino`` (NNCF's, for OpenVINO)."""
         if self.kind != "onnx" or self.onnx_kind != "qdq":
             return None
         form = self.meta.extra.get("qdq_form") or self.meta.extra.get("target")  # "target": the key of older files
@@ -156,14 +158,33 @@ class Artifact:
             raise UserError(f"unknown backend {backend!r}.", fix=f"use one of: {', '.join(BACKENDS)}.")
         if backend in ("auto", self.backend):
             return self.backend
+        if self.kind == "onnx" and backend in ONNX_CPU_RUNTIMES:
+            return backend
         fixes = {
             "onnx": (f"build an engine first: fastscnn-edge build-engine {self.path}" if backend == "tensorrt"
                      else "use --backend onnxruntime (or auto)."),
-            "engine": "use --backend tensorrt (or auto).",
+            "engine": "use --backend tensorrt (or auto); an engine does not run on onnxruntime or OpenVINO, its ONNX does.",
             "checkpoint": "export it first (`fastscnn-edge export --weights ...`) or use --backend torch (or auto).",
         }
         raise UserError(f"{self.path} is {KIND_WORDS[self.kind]}; the {backend} backend does not run it.",
                         fix=fixes[self.kind])
+
+    def cpu_runtime(self) -> "tuple[str, str]":
+        """The runtime ``--backend auto`` picks for this ONNX file on the CPU, and why (for the report).
+
+        The rule (measured side by side: benchmarks/results/cpu-runtimes-*): OpenVINO where it is
+        installed, for fp32, FP16 and the TensorRT/OpenVINO INT8 forms, since it runs the network
+        faster than onnxruntime and the cls head in its refined form; onnxruntime for the INT8 CPU
+        form (made for onnxruntime's x86 int8 kernels), and wherever OpenVINO is absent."""
+        from fastscnn_edge import ov_runtime
+
+        if self.kind != "onnx":
+            return self.backend, f"{KIND_WORDS[self.kind]}"
+        if self.qdq_form == "cpu":
+            return "onnxruntime", "the INT8 CPU form is made for onnxruntime's int8 kernels"
+        if not ov_runtime.available():
+            return "onnxruntime", "OpenVINO is not installed (pip install 'fastscnn-edge[openvino]' for the faster CPU runtime)"
+        return "openvino", "OpenVINO is installed and runs this file faster than onnxruntime on the CPU"
 
     def resolutions(self, asked: Sequence[Sequence[int]] = (), *,
                     default: Sequence[Resolution] = PAPER_RESOLUTIONS) -> List[Resolution]:

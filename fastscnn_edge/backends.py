@@ -1,4 +1,4 @@
-"""Run any artifact: ONNX on onnxruntime, a native checkpoint (or the reference model) on torch, an
+"""Run any artifact: ONNX on onnxruntime or OpenVINO, a native checkpoint (or the reference model) on torch, an
 engine on TensorRT (through ``fastscnn_edge.trt.runner``, where all TensorRT code lives).
 
 ``load_runner(artifact)`` returns a :class:`~fastscnn_edge.runner.Runner`; ``bench``, ``eval``,
@@ -23,7 +23,7 @@ from fastscnn_edge.metadata import ModelMeta
 from fastscnn_edge.resolution import Resolution
 from fastscnn_edge.runner import IOSpec, Runner
 
-__all__ = ["BACKENDS", "OrtRunner", "TorchRunner", "load_runner", "ort_providers"]
+__all__ = ["BACKENDS", "OpenVinoRunner", "OrtRunner", "TorchRunner", "load_runner", "ort_providers"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,6 +92,45 @@ def _ort_dtype(t: str) -> str:
         "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
         "tensor(int32)": "int32", "tensor(int64)": "int64", "tensor(int8)": "int8",
     }.get(t, t)
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenVINO (CPU)
+
+
+class OpenVinoRunner(Runner):
+    """An ONNX artifact on OpenVINO's CPU plugin (:mod:`fastscnn_edge.ov_runtime`): fp32 arithmetic
+    unless ``precision="bf16"``; a dense cls head runs as the refined one (``cls_head="dense"`` keeps it)."""
+
+    def __init__(self, artifact: Artifact, meta: ModelMeta, *, threads: Optional[int] = None,
+                 precision: str = "f32", cls_head: str = "best") -> None:
+        from fastscnn_edge import ov_runtime
+
+        data = artifact.data if artifact.data is not None else artifact.path.read_bytes()
+        layout = str(meta.extra.get("cls_head_layout", "nchw" if meta.head == "cls" else ""))
+        c = ov_runtime.compile_onnx(data, artifact.proto, head=meta.head, layout=layout, threads=threads,
+                                    precision=precision, cls_head=cls_head, name=artifact.path.name)
+        details: Dict[str, object] = {"threads": threads, "path": str(artifact.path), "resolution": meta.resolution,
+                                      "inference_precision": c.precision, **c.details}
+        if meta.head == "cls":
+            details["cls_head"] = c.cls_head
+            if c.cls_head != layout:
+                details["cls_head_of_file"] = layout
+                meta.extra["cls_head_layout"] = c.cls_head
+        head_note = f", cls head {c.cls_head}" + (f" (the file's {layout} head rewritten at load)" if c.cls_head != layout else "") \
+            if meta.head == "cls" else ""
+        super().__init__(
+            backend="openvino", device="cpu", meta=meta,
+            io=IOSpec(c.input_name, c.input_shape, c.input_dtype, c.output_name, c.output_shape, c.output_dtype),
+            description=f"openvino {c.details['openvino']} CPU {c.precision}{head_note}"
+            + (f", {threads} threads" if threads else ""),
+            details=details,
+        )
+        self.compiled = c
+        self.path = artifact.path
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.compiled(x)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,6 +204,7 @@ def load_runner(
     arch: Optional[str] = None,
     torch_options: Optional[Dict[str, object]] = None,
     spin: bool = True,
+    openvino_options: Optional[Dict[str, str]] = None,
 ) -> Runner:
     """Open ``artifact`` (an Artifact, or a path read once) on the backend that runs it.
 
@@ -172,6 +212,9 @@ def load_runner(
     ``res``: required for checkpoints (default 1024x2048) and dynamic ONNX; static artifacts must match.
     ``spin=False``: onnxruntime's threads sleep between frames (the stream runtime: other stages need
     the cores); the default spins, which is fastest for one frame after another.
+    ``backend='auto'`` runs an ONNX file on the CPU with the runtime :meth:`Artifact.cpu_runtime`
+    names (OpenVINO where installed, except for the INT8 CPU form). ``openvino_options``:
+    ``precision`` (``f32`` default, ``bf16``) and ``cls_head`` (``best`` default, ``dense``).
     """
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}.", fix=f"use one of: {', '.join(BACKENDS)}.")
@@ -180,7 +223,7 @@ def load_runner(
             raise UserError("no artifact given.", fix="pass an .onnx/.engine/.pt file, or --backend torch for the reference model.")
         return _torch_runner(None, arch, head, res, device, threads, torch_options or {})
     a = open_artifact(artifact)
-    a.check_backend(backend)
+    be = a.check_backend(backend)
     if a.kind == "checkpoint":
         return _torch_runner(a, arch, head, res, device, threads, torch_options or {})
     if a.kind == "engine":
@@ -189,6 +232,17 @@ def load_runner(
         return open_engine_runner(a, res=res)
     meta = copy.deepcopy(a.meta)
     meta.resolution = a.resolution_for(res)
+    if backend == "auto" and device == "cpu":
+        be = a.cpu_runtime()[0]
+    if be == "openvino":
+        if device != "cpu":
+            raise UserError("OpenVINO runs here on the CPU only.", fix="drop --device cuda, or use --backend onnxruntime/tensorrt.")
+        opts = dict(openvino_options or {})
+        unknown = sorted(set(opts) - {"precision", "cls_head"})
+        if unknown:
+            raise UserError(f"unknown openvino option(s): {', '.join(unknown)}.", fix="use precision (f32 | bf16) and cls_head (best | dense).")
+        return OpenVinoRunner(a, meta, threads=threads, precision=opts.get("precision", "f32"),
+                              cls_head=opts.get("cls_head", "best"))
     return OrtRunner(a, meta, device=device, threads=threads, spin=spin)
 
 

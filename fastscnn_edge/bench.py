@@ -139,6 +139,12 @@ def _require_backend(backend: str, device: str) -> None:
         raise MissingDependency(f"TensorRT is not installed here{extra}.",
                                 fix="pip install tensorrt on a desktop GPU machine (JetPack on a Jetson; tensorrt-rtx-cu13 "
                                     "for RTX engines on an RTX GPU), or use --backend onnxruntime.")
+    if backend == "openvino":
+        from fastscnn_edge.ov_runtime import require
+
+        require()  # one line naming the extra, or a too-old OpenVINO
+        if device == "cuda":
+            raise UserError("OpenVINO runs here on the CPU only.", fix="drop --device cuda, or use --backend onnxruntime/tensorrt.")
     if backend == "onnxruntime" and not have_module("onnxruntime"):
         raise MissingDependency("onnxruntime is not installed.", fix="pip install onnxruntime (or onnxruntime-gpu).")
     if backend == "onnxruntime" and device == "cuda" and not ort_gpu_providers():
@@ -240,14 +246,14 @@ def _default_case(arch: str, head: str, res: Resolution, backend: str, device: s
                             f" ({'; '.join(skipped) if skipped else 'looked for ' + ', '.join(looked)}).",
                             fix=f"build one: fastscnn-edge build-engine (after fastscnn-edge export --head {head} "
                                 f"--res {res[0]}x{res[1]}).")
-    if backend in ("auto", "onnxruntime"):
+    if backend in ("auto", "onnxruntime", "openvino"):
         prec = precision or "fp32"
         onnx_path = default_onnx(arch, head, res, prec)
         if onnx_path.exists():
-            dev, why = _device(device, "onnxruntime")
-            pre = "" if backend == "onnxruntime" else (f"{skipped[0]}, so " if skipped else "no engine found, ")
-            return BenchCase(Artifact.open(onnx_path), "onnxruntime", dev, head, res, prec, arch,
-                             f"onnxruntime: {pre}{why} ({onnx_path})")
+            a = Artifact.open(onnx_path)
+            be, dev, why = _onnx_runtime(a, backend, device)
+            pre = "" if backend != "auto" else (f"{skipped[0]}, so " if skipped else "no engine found, ")
+            return BenchCase(a, be, dev, head, res, prec, arch, f"{be}: {pre}{why} ({onnx_path})")
         if prec != "fp32":
             fp32 = default_onnx(arch, head, res, "fp32")
             make = (f"fastscnn-edge quantize {fp32} --{prec}" + (" --calib DIR" if prec == "int8" else "")
@@ -283,9 +289,21 @@ def _cases_for(a: Artifact, backend: str, device: str, heads: Sequence[str], res
         label = "TensorRT-RTX" if check_runnable(a) == "rtx" else "TensorRT"  # one line where it cannot run here
         return [BenchCase(a, be, "cuda", a.meta.head, r, a.precision, arch, f"tensorrt: a {label} engine")
                 for r in a.resolutions(resolutions)]
-    dev, why = _device(device, "onnxruntime")
-    return [BenchCase(a, be, dev, a.meta.head, r, a.precision, arch or a.meta.arch, f"onnxruntime: an ONNX file; {why}")
+    be, dev, why = _onnx_runtime(a, backend, device)
+    return [BenchCase(a, be, dev, a.meta.head, r, a.precision, arch or a.meta.arch, f"{be}: an ONNX file; {why}")
             for r in a.resolutions(resolutions)]
+
+
+def _onnx_runtime(a: Artifact, backend: str, device: str) -> Tuple[str, str, str]:
+    """(runtime, device, why) for an ONNX file: asked for, or auto: onnxruntime's GPU provider where
+    there is one, else the CPU runtime :meth:`Artifact.cpu_runtime` names (OpenVINO or onnxruntime)."""
+    if backend == "openvino":
+        return "openvino", "cpu", "asked for; OpenVINO's CPU plugin"
+    dev, why = _device(device, "onnxruntime")
+    if backend == "auto" and dev == "cpu":
+        be, rule = a.cpu_runtime()
+        return be, "cpu", (f"{rule}; {why}" if be == "onnxruntime" else rule)
+    return "onnxruntime", dev, why
 
 
 def check_options(cases: Sequence[BenchCase], opts: BenchOptions) -> None:

@@ -46,15 +46,19 @@ def resolve_device(artifact: Artifact, device: str) -> str:
 
 
 def open_runner(artifact: "str | Path | Artifact", *, backend: str = "auto", device: str = "auto",
-                res: Optional[Sequence[int]] = None, threads: Optional[int] = None, spin: bool = True) -> Runner:
+                res: Optional[Sequence[int]] = None, threads: Optional[int] = None, spin: bool = True,
+                openvino_options: Optional[Dict[str, str]] = None) -> Runner:
     """``load_runner`` with ``device='auto'`` resolved; checkpoints run at ``res`` (default 1024x2048).
-    ``spin=False`` for the stream runtime (see :func:`fastscnn_edge.backends.load_runner`)."""
+    ``spin=False`` for the stream runtime; ``openvino_options`` (see :func:`fastscnn_edge.backends.load_runner`)."""
     from fastscnn_edge.backends import load_runner
 
     if threads is not None and threads < 1:
         raise UserError(f"--threads {threads} is below 1.", fix="pass 1 or more, or leave it out for the runtime's default.")
     a = open_artifact(artifact)
-    return load_runner(a, backend=backend, device=resolve_device(a, device), threads=threads, res=res, spin=spin)
+    if backend == "openvino" and device == "auto":  # OpenVINO runs here on the CPU
+        device = "cpu"
+    return load_runner(a, backend=backend, device=resolve_device(a, device), threads=threads, res=res, spin=spin,
+                       openvino_options=openvino_options)
 
 
 def predict_labels(runner: Runner, bgr: np.ndarray) -> np.ndarray:

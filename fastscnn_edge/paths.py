@@ -8,6 +8,7 @@ Everything goes under ``./artifacts`` (or ``$FASTSCNN_EDGE_ARTIFACTS``):
     artifacts/fastscnn_<arch>_<head>_<H>x<W>.fp16.onnx          from `quantize --fp16`
     artifacts/fastscnn_<arch>_<head>_<H>x<W>.int8.onnx          from `quantize --int8` (TensorRT Q/DQ form)
     artifacts/fastscnn_<arch>_<head>_<H>x<W>.int8-cpu.onnx      from `quantize --int8 --form cpu`
+    artifacts/fastscnn_<arch>_<head>_<H>x<W>.int8-ov.onnx       from `quantize --int8 --form openvino`
     artifacts/fastscnn_<arch>_<head>_<H>x<W>.int8.calib.json    calibration ranges, reused with --cache
     artifacts/engines/fastscnn_<arch>_<head>_<H>x<W>.<prec>.engine       TensorRT (+ .engine.json sidecar)
     artifacts/engines/fastscnn_<arch>_<head>_<H>x<W>.<prec>.rtx.engine   TensorRT-RTX (+ sidecar, + .runtime-cache)
@@ -41,10 +42,12 @@ def stem(arch: str, head: str, res: Sequence[int]) -> str:
 
 def precision_tag(precision: str, form: str = "tensorrt") -> str:
     """The suffix tag of a precision-explicit ONNX: "" (fp32), "fp16", "int8" (TensorRT Q/DQ form),
-    "int8-cpu" (onnxruntime's form, so it never shadows the TensorRT one)."""
+    "int8-cpu" (onnxruntime's form, so it never shadows the TensorRT one), "int8-ov" (OpenVINO's, NNCF)."""
     if precision == "fp32":
         return ""
-    return "int8-cpu" if precision == "int8" and form == "cpu" else precision
+    if precision == "int8" and form in ("cpu", "openvino"):
+        return "int8-cpu" if form == "cpu" else "int8-ov"
+    return precision
 
 
 def default_onnx(arch: str = DEFAULT_ARCH, head: str = DEFAULT_HEAD, res: Sequence[int] = (1024, 2048),
@@ -112,5 +115,10 @@ def artifact_kind(path: Path) -> str:
         return "engine"
     if suffix in CHECKPOINT_SUFFIXES:
         return "checkpoint"
+    if suffix in (".xml", ".bin"):
+        raise UserError(f"{path} looks like an OpenVINO IR; fastscnn-edge runs ONNX files on OpenVINO (its metadata and "
+                        "checks live in the ONNX), not IRs.",
+                        fix="pass the .onnx it came from with --backend openvino (quantize --int8 --form openvino writes "
+                            "an OpenVINO INT8 .onnx).")
     raise UserError(f"cannot tell what {path} is from its extension {suffix or '(none)'}.",
                     fix="pass a .onnx file, a TensorRT .engine/.plan, or a native .pt checkpoint.")

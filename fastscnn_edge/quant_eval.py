@@ -85,23 +85,39 @@ def image_frames(paths: List[Path], meta: ModelMeta, res: Tuple[int, int], sourc
     return frames
 
 
+def _cpu_runner(model: bytes, runtime: str, head: str):  # noqa: ANN202 - ndarray -> ndarray
+    """One ONNX model on the CPU runtime that will run it: onnxruntime, or OpenVINO (in its best form)."""
+    if runtime == "openvino":
+        import onnx
+
+        from fastscnn_edge import ov_runtime
+        from fastscnn_edge.metadata import PREFIX
+
+        proto = onnx.load_from_string(model)
+        props = {p.key: p.value for p in proto.metadata_props}
+        return ov_runtime.compile_onnx(model, proto, head=head, layout=props.get(PREFIX + "extra.cls_head_layout", "nchw"))
+    sess = cpu_session(model)
+    name = sess.get_inputs()[0].name
+    return lambda x: sess.run(None, {name: x})[0]
+
+
 def compare(reference: bytes, candidate: bytes, inputs: List[np.ndarray], head: str,
-            labels: Optional[List[Optional[np.ndarray]]] = None, num_classes: int = 0) -> Dict[str, float]:
-    """Run both models on CPU over ``inputs``: pixel agreement of the labels (fraction), max |diff|
+            labels: Optional[List[Optional[np.ndarray]]] = None, num_classes: int = 0,
+            runtime: str = "onnxruntime") -> Dict[str, float]:
+    """Run both models on CPU (``runtime``: onnxruntime, or openvino) over ``inputs``: pixel agreement of the labels (fraction), max |diff|
     of probabilities (``prob`` head), and, over the frames with ground truth in ``labels``, the mIoU
     of each (fractions: ``miou_reference``, ``miou``; ``labelled`` frames)."""
     from fastscnn_edge.metrics import ConfusionMatrix
     from fastscnn_edge.preprocess import labels_to_size
 
-    ref_s, new_s = cpu_session(reference), cpu_session(candidate)
-    name = ref_s.get_inputs()[0].name
+    run_ref, run_new = _cpu_runner(reference, runtime, head), _cpu_runner(candidate, runtime, head)
     same = total = labelled = 0
     max_diff = 0.0
     seen: set = set()
     cms = (ConfusionMatrix(num_classes), ConfusionMatrix(num_classes)) if num_classes else None
     for i, x in enumerate(inputs):
-        a = ref_s.run(None, {name: x})[0]
-        b = new_s.run(None, {name: x})[0]
+        a = run_ref(x)
+        b = run_new(x)
         if a.shape != b.shape or a.dtype != b.dtype:
             raise ValidationFailed(f"reduced-precision output {b.dtype}{b.shape} differs in form from fp32 "
                                    f"{a.dtype}{a.shape}; nothing was written.", fix="report this as a bug.")

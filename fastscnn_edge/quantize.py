@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from fastscnn_edge.artifact import Artifact, open_artifact
-from fastscnn_edge.calibration import FORMS, METHODS
+from fastscnn_edge.calibration import FORMS as RANGE_FORMS, METHODS
 from fastscnn_edge.cls_head import refuse_refined
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.metadata import ModelMeta
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from fastscnn_edge.sensitivity import Outlier, Plan
 
 Log = Optional[Callable[[str], None]]
+
+# The INT8 forms: TensorRT's placement and onnxruntime's (ranges from our calibration), and
+# OpenVINO's (NNCF's post-training quantization on the same images: its own statistics, no cache).
+FORMS = RANGE_FORMS + ("openvino",)
 
 OUTLIER_FRAMES = 4  # calibration frames the range-outlier report looks at
 DEFAULT_HOLDOUT = 0.1  # of --calib, when no --val is given: every 10th image is never calibrated on
@@ -128,7 +132,7 @@ def shape_only_nodes(proto) -> List[str]:  # noqa: ANN001
 
 
 def _finish(proto, meta: ModelMeta, src_bytes: bytes, frames: EvalFrames, dst: Path, *,  # noqa: ANN001
-            validate: bool, min_agreement: Optional[float], log: Log) -> Dict[str, float]:
+            validate: bool, min_agreement: Optional[float], log: Log, runtime: str = "onnxruntime") -> Dict[str, float]:
     """Attach metadata, check the graph, validate against fp32, then write atomically."""
     import onnx
 
@@ -141,7 +145,8 @@ def _finish(proto, meta: ModelMeta, src_bytes: bytes, frames: EvalFrames, dst: P
     data = proto.SerializeToString()
     validation: Dict[str, float] = {}
     if validate:
-        validation = compare(src_bytes, data, frames.inputs, meta.head, frames.labels, meta.num_classes)
+        validation = compare(src_bytes, data, frames.inputs, meta.head, frames.labels, meta.num_classes,
+                             runtime=runtime)
         check_bar(validation, min_agreement, meta.precision, meta, log)
     else:
         cpu_session(data)  # at least prove onnxruntime loads it
@@ -366,6 +371,16 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     if (max_drop is not None or sensitivity) and not validate:
         raise UserError("--max-drop and --sensitivity measure against fp32; they cannot run with --no-validate.",
                         fix="drop --no-validate.")
+    if form == "openvino":
+        mixed = [flag for flag, on in (("--exclude", bool(exclude)), ("--max-drop", max_drop is not None),
+                                       ("--sensitivity", sensitivity), ("--fp32-weights", fp32_weights),
+                                       ("--float fp16", float_type != "fp32"), ("--calib-percentile", percentile is not None),
+                                       ("--cache", cache is not None)) if on]
+        if mixed:
+            raise UserError(f"{', '.join(mixed)} apply to the TensorRT and CPU forms; the OpenVINO form is NNCF's own "
+                            "quantization.", fix="drop them, or use --form cpu / --form tensorrt.")
+        return _to_int8_openvino(src, dst, calib, count=count, holdout=holdout, val=val, validate=validate,
+                                 min_agreement=min_agreement, progress=progress, log=log, res=res, t0=t0)
     a, proto, meta, src_bytes = load_fp32(src)
     src = a.path
     if form == "tensorrt":
@@ -436,6 +451,63 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
                        key_method=None if percentile is None else f"{method}@{percentile:g}")
     return QuantizeResult(dst, out_meta, v, time.perf_counter() - t0, cache_path, c.reused, frames.source, plan,
                           outliers)
+
+
+class _CalibFrames:
+    """NNCF's calibration dataset: the images read and preprocessed one at a time, on every pass."""
+
+    def __init__(self, paths: List[Path], meta: ModelMeta, res: Tuple[int, int], progress: Optional[Progress]) -> None:
+        self.paths, self.meta, self.res, self.progress = paths, meta, res, progress
+        self.done = 0
+
+    def __iter__(self):  # noqa: ANN204 - Iterator[Dict[str, np.ndarray]]
+        from fastscnn_edge.calibration import ImageReader
+        from fastscnn_edge.progress import report
+
+        def tick() -> None:
+            self.done += 1
+            report(self.progress, "calibrating (NNCF)", min(self.done, len(self.paths)), len(self.paths))
+        return iter(ImageReader(self.paths, self.meta, self.res, meta_input_name(self.meta), tick))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _to_int8_openvino(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], *, count: Optional[int],
+                      holdout: Optional[float], val: Optional[Path], validate: bool, min_agreement: Optional[float],
+                      progress: Optional[Progress], log: Log, res: Optional[Tuple[int, int]], t0: float) -> QuantizeResult:
+    """The OpenVINO form: NNCF post-training INT8 (ONNX backend) of the fp32 export, on the ``calib``
+    images; checked on OpenVINO against the fp32 file on OpenVINO over frames calibration never saw."""
+    from fastscnn_edge import calibration as cal
+    from fastscnn_edge import ov_runtime
+
+    ov_runtime.require()
+    if calib is None:
+        raise UserError("the OpenVINO form calibrates with NNCF on images each time; it has no range cache.",
+                        fix="pass --calib DIR (or a .txt list).")
+    a, proto, meta, src_bytes = load_fp32(src)
+    refuse_refined(a, "the OpenVINO form (OpenVINO runs the dense head of the file in the refined form itself)")
+    size = _resolution(a, res, needed=True)
+    dst = _output_for(a.path, dst, beside(a.path, "int8", "openvino"))
+    if holdout is None:
+        holdout = 0.0 if val is not None else DEFAULT_HOLDOUT
+    images = cal.collect_images(calib, count=count, holdout=holdout, log=log)
+    c = _Calibration({}, False, cal.policy_string(meta, size), len(images.paths), images.digest(), images,
+                     list(images.sha256))
+    frames = _validation_frames(c, val, meta, size, log) if validate else EvalFrames([])
+    quantized = ov_runtime.quantize_onnx(proto, _CalibFrames(images.paths, meta, size, progress))
+    import nncf
+
+    out_meta = _derived_meta(meta, "int8", {
+        "converter": f"NNCF {nncf.__version__} post-training quantization (ONNX backend, performance preset)",
+        "calib_method": "nncf", "calib_count": str(c.count), "calib_policy": c.policy,
+        "calib_images_sha256": c.images_sha256, "qdq_form": "openvino",
+        "quantized_op_types": ",".join(sorted({n.op_type for n in _quantized_nodes(quantized)})),
+        "source_onnx_sha256": _sha(src_bytes),
+    })
+    v = _finish(quantized, out_meta, src_bytes, frames, dst, validate=validate, min_agreement=min_agreement, log=log,
+                runtime="openvino")
+    return QuantizeResult(dst, out_meta, v, time.perf_counter() - t0, None, False, frames.source)
 
 
 def _plain_qdq(proto, ranges, form: str, method: str, fp32_weights: bool, always: List[str]):  # noqa: ANN001, ANN202

@@ -250,6 +250,10 @@ def run_case(case: BenchCase, opts: BenchOptions, *, progress: Optional[Progress
         providers = list((getattr(runner, "details", {}) or {}).get("providers") or [""])
         details.setdefault("provider", providers[0])
         details["providers"] = providers
+    if case.backend == "openvino":
+        rd = getattr(runner, "details", {}) or {}
+        details.update({k: rd[k] for k in ("openvino", "inference_precision", "cls_head", "cls_head_of_file", "device")
+                        if k in rd})
     result = BenchResult(
         case=case, description=runner.description, fps=throughput_fps(opts.iters, seconds), latency=lat,
         gpu_compute=maybe_summarize(gpu["gpu_compute"]), h2d=maybe_summarize(gpu["h2d"]),
@@ -275,6 +279,9 @@ def _threads_used(runner, opts: BenchOptions) -> Optional[int]:  # noqa: ANN001
         return int(runner.torch.get_num_threads())
     if opts.threads:
         return opts.threads
+    if runner.backend == "openvino":  # what the CPU plugin chose (its LATENCY hint: one stream, the cores)
+        got = (getattr(runner, "details", {}) or {}).get("threads_used")
+        return int(got) if isinstance(got, int) else None
     if runner.backend == "onnxruntime":
         # onnxruntime's default intra-op pool: one thread per physical core
         from fastscnn_edge.envinfo import cpu_cores

@@ -7,6 +7,12 @@ model whose versions are the artifacts, in order)::
     repo/<model>/labels.txt          the class names, one per line (the output's label_filename)
     repo/<model>/<version>/model.plan   (+ model.plan.json, the engine's sidecar)  | model.onnx
 
+``backend="openvino"`` writes ONNX files for Triton's OpenVINO backend (CPU instances; ``backend:
+"openvino"``, ``default_model_filename: "model.onnx"``, ``PERFORMANCE_HINT``/``NUM_STREAMS``/
+``INFERENCE_NUM_THREADS`` parameters). That backend compiles the file as it is, so a dense cls head is
+written in the refined form OpenVINO runs fastest (:func:`fastscnn_edge.ov_runtime.best_graph`, the
+same labels), with its metadata saying so.
+
 ``backend="python"`` writes, for ONNX files, the Triton Python-backend form instead: the same
 inputs, outputs and batching, served by a ``model.py`` that runs ``model.onnx`` with onnxruntime
 (the ``tritonserver`` inside the ``nvidia-pytriton`` wheel has only the Python backend; see
@@ -32,7 +38,7 @@ from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
 from fastscnn_edge.triton_templates import TRITON_DTYPES
 
-BACKENDS = ("auto", "python")
+BACKENDS = ("auto", "python", "openvino")
 KINDS = ("auto", "gpu", "cpu")
 PARAM_PREFIX = "fastscnn_edge."
 DEFAULT_MAX_BATCH = 8
@@ -71,7 +77,7 @@ class ModelConfig:
 
     name: str
     platform: Optional[str]  # tensorrt_plan | onnxruntime_onnx | None for backend models
-    backend: Optional[str]  # "python" for the Python-backend form
+    backend: Optional[str]  # "python" for the Python-backend form, "openvino" for Triton's OpenVINO backend
     max_batch_size: int
     inputs: List[Tuple[str, str, List[int]]]  # name, TYPE_*, dims (without the batch dim when batching)
     outputs: List[Tuple[str, str, List[int]]]
@@ -284,8 +290,8 @@ def build_config(infos: Sequence[ArtifactInfo], name: str, *, backend: str = "au
                                 f"cannot be versions of one model {name!r}.",
                                 fix="drop --name to write one model per artifact.")
     if first.kind == "engine":
-        if backend == "python":
-            raise UserError(f"{first.path.name} is a TensorRT engine; the Python-backend form runs ONNX files only.",
+        if backend in ("python", "openvino"):
+            raise UserError(f"{first.path.name} is a TensorRT engine; the {backend} backend form runs ONNX files only.",
                             fix="serve the ONNX it was built from, or deploy this repository on a full Triton "
                                 "(which has the TensorRT backend) without --backend python.")
         if kind == "cpu":
@@ -294,6 +300,16 @@ def build_config(infos: Sequence[ArtifactInfo], name: str, *, backend: str = "au
         be: Optional[str] = None
         filename: Optional[str] = "model.plan"
         triton_kind = "KIND_GPU"
+    elif backend == "openvino":
+        if kind == "gpu":
+            raise UserError("Triton's OpenVINO backend runs on the CPU; --kind gpu does not apply.",
+                            fix="drop --kind, or use the default backend (onnxruntime_onnx) for GPU instances.")
+        if first.meta.extra.get("qdq_form") == "cpu":
+            raise UserError(f"{first.path.name} is the INT8 CPU form, made for onnxruntime.",
+                            fix="serve it without --backend openvino, or make the OpenVINO form: "
+                                "fastscnn-edge quantize <the fp32 ONNX> --int8 --form openvino --calib DIR")
+        platform, be, filename = None, "openvino", "model.onnx"
+        triton_kind = "KIND_CPU"
     else:
         platform, be, filename = ("onnxruntime_onnx", None, "model.onnx") if backend == "auto" else (None, "python", None)
         triton_kind = "KIND_GPU" if kind == "gpu" else "KIND_CPU"
@@ -319,7 +335,18 @@ def build_config(infos: Sequence[ArtifactInfo], name: str, *, backend: str = "au
     if threads is not None:
         if first.kind == "engine" or threads < 1:
             raise UserError(f"--threads {threads} applies to ONNX models only, as a count >= 1.", fix="drop --threads.")
-        params["intra_op_threads" if be == "python" else "intra_op_thread_count"] = str(int(threads))
+        key = {"python": "intra_op_threads", "openvino": "INFERENCE_NUM_THREADS"}.get(be or "", "intra_op_thread_count")
+        params[key] = str(int(threads))
+    if be == "openvino":
+        # one request at a time per instance, latency first (the backend's own "latency mode")
+        params.update({"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"})
+        if head == "cls" and first.meta.extra.get("cls_head_layout") != "refine" and first.dynamic_batch is False \
+                and first.meta.resolution is not None:
+            notes.append("model.onnx holds the refined cls head (the same labels as the file's dense head): "
+                         "OpenVINO compiles the file as it is, and runs the refined head fastest.")
+        if batched:
+            notes.append("OpenVINO backend: requests smaller than max_batch_size need ENABLE_BATCH_PADDING "
+                         "(see the backend's README) where the server's version requires full batches.")
     return ModelConfig(
         name=name, platform=platform, backend=be, max_batch_size=mbs,
         inputs=[(t.name, _triton_dtype(t, first.path), _dims(t, batched)) for t in first.inputs],
@@ -473,7 +500,9 @@ def _write_model(folder: Path, m: RepoModel) -> None:
     for version, src in enumerate(m.artifacts, 1):
         vdir = folder / str(version)
         vdir.mkdir()
-        if m.config.backend == "python":
+        if m.config.backend == "openvino":
+            _write_openvino_onnx(Path(src), vdir / "model.onnx")
+        elif m.config.backend == "python":
             shutil.copyfile(src, vdir / "model.onnx")
             from fastscnn_edge.triton_templates import PYTHON_MODEL
 
@@ -483,6 +512,26 @@ def _write_model(folder: Path, m: RepoModel) -> None:
             shutil.copyfile(sidecar_path(src), vdir / "model.plan.json")
         else:
             shutil.copyfile(src, vdir / "model.onnx")
+
+
+def _write_openvino_onnx(src: Path, dst: Path) -> None:
+    """The ONNX Triton's OpenVINO backend compiles: the file, with a dense cls head in the refined form."""
+    a = Artifact.open(src)
+    from fastscnn_edge.ov_runtime import best_graph
+
+    layout = str(a.meta.extra.get("cls_head_layout", "nchw" if a.meta.head == "cls" else ""))
+    graph, now = best_graph(a.proto, a.meta.head, layout)
+    if graph is a.proto:
+        shutil.copyfile(src, dst)
+        return
+    from fastscnn_edge.metadata import meta_from_proto, write_onnx_meta
+
+    meta = a.meta
+    meta.extra["cls_head_layout"] = now
+    meta.extra["cls_head_rewritten_from"] = layout
+    write_onnx_meta(graph, meta)
+    meta_from_proto(graph, dst)  # what every reader checks
+    dst.write_bytes(graph.SerializeToString())
 
 
 # The Python-backend model: runs model.onnx with onnxruntime inside Triton's Python stub. Kept to the

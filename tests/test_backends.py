@@ -22,7 +22,7 @@ def test_torch_and_onnxruntime_runners_agree(tmp_path, ckpt, head):
     onnx_path = export_onnx(ExportSpec(weights=ckpt, head=head, res=(64, 128), output=tmp_path / "m.onnx")).path
     rng = np.random.default_rng(0)
     bgr = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
-    with load_runner(ckpt, head=head, res=(64, 128)) as t, load_runner(onnx_path) as o:
+    with load_runner(ckpt, head=head, res=(64, 128)) as t, load_runner(onnx_path, backend="onnxruntime") as o:
         assert (t.backend, o.backend) == ("torch", "onnxruntime")
         yt, yo = t(t.preprocess(bgr)), o(o.preprocess(bgr))
         assert yt.shape == yo.shape

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastscnn_edge import bench, report, timing
+from fastscnn_edge import bench, ov_runtime, report, timing
 from fastscnn_edge.machine import tensorrt_available
 from fastscnn_edge.runner import IOSpec, Runner
 from fastscnn_edge.errors import UserError
@@ -106,8 +106,11 @@ def test_plan_auto_picks_default_onnx_and_says_why(artifacts):
 
     export_onnx(ExportSpec(head="cls", res=RES), validate=False)
     (t,) = bench.select_cases([], resolutions=[RES], device="cpu")
-    assert t.backend == "onnxruntime" and t.path == default_onnx("paper", "cls", RES)
-    assert "onnxruntime" in t.reason and str(t.path) in t.reason
+    # the CPU runtime is the documented rule's choice (OpenVINO where installed), and the reason says so
+    want = "openvino" if ov_runtime.available() else "onnxruntime"
+    assert t.backend == want and t.path == default_onnx("paper", "cls", RES)
+    assert want in t.reason and str(t.path) in t.reason
+    assert ("OpenVINO is installed" if want == "openvino" else "OpenVINO is not installed") in t.reason
     # a resolution with nothing exported is refused with the command that makes it (no random-weight substitute)
     with pytest.raises(UserError) as e:
         bench.select_cases([], resolutions=[(96, 160)], device="cpu")
@@ -120,6 +123,8 @@ def test_plan_auto_picks_default_onnx_and_says_why(artifacts):
 
 def test_plan_artifact_uses_its_resolution_and_head(tiny_onnx):
     (t,) = bench.select_cases([tiny_onnx["prob"]], device="cpu")
+    assert (t.res, t.head, t.backend) == (RES, "prob", "openvino" if ov_runtime.available() else "onnxruntime")
+    (t,) = bench.select_cases([tiny_onnx["prob"]], device="cpu", backend="onnxruntime")
     assert (t.res, t.head, t.backend) == (RES, "prob", "onnxruntime")
 
 
@@ -150,9 +155,10 @@ def test_cli_auto_benchmarks_the_default_onnx(artifacts, tmp_path, capsys):
     j = tmp_path / "auto.json"
     assert _cli(["bench", "--res", "64x128", "--device", "cpu", *FAST, "--threads", "1", "--json", j]) == 0
     err = capsys.readouterr().err
-    assert "onnxruntime:" in err  # prints which backend and why
+    want = "openvino" if ov_runtime.available() else "onnxruntime"
+    assert f"{want}:" in err  # prints which backend and why
     (r,) = json.loads(j.read_text())["results"]
-    assert r["backend"] == "onnxruntime" and r["threads"] == 1 and "fastscnn_paper_cls_64x128.onnx" in r["artifact"]
+    assert r["backend"] == want and r["threads"] == 1 and "fastscnn_paper_cls_64x128.onnx" in r["artifact"]
 
 
 @pytest.mark.parametrize("args, needle", [

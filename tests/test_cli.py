@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fastscnn_edge import ov_runtime
+
 REPO = Path(__file__).resolve().parents[1]
 
 BLOCKER = textwrap.dedent("""
@@ -62,15 +64,19 @@ def test_runtime_path_runs_an_onnx_without_torch(tmp_path):
     p = _run_blocked(f"""
         import numpy as np
         from fastscnn_edge.backends import load_runner
-        with load_runner({str(r.path)!r}) as run:
-            x = run.preprocess(np.zeros((100, 150, 3), np.uint8))
-            y = run(x)
-        assert y.shape == (1, 64, 128) and y.dtype == np.uint8, (y.shape, y.dtype)
+        for backend in ("onnxruntime", "auto"):
+            with load_runner({str(r.path)!r}, backend=backend) as run:
+                x = run.preprocess(np.zeros((100, 150, 3), np.uint8))
+                y = run(x)
+            assert y.shape == (1, 64, 128) and y.dtype == np.uint8, (y.shape, y.dtype)
+            print("ok", run.description)
         assert "torch" not in sys.modules
-        print("ok", run.description)
     """)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith("ok onnxruntime")
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("ok onnxruntime")
+    # auto: the documented CPU rule (OpenVINO where installed), still without torch
+    assert lines[1].startswith("ok openvino" if ov_runtime.available() else "ok onnxruntime")
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ LAYERS: List[List[str]] = [
     ["version", "errors"],  # foundation
     ["fileio", "machine", "schema", "progress", "paths", "stats", "cuda_buffers", "model", "metrics",
      "trt.capability", "trt.onnx_check", "cls_head"],  # utilities, each on the foundation alone
-    ["resolution", "trt.api", "registry", "conformance", "envinfo"],  # values and the TensorRT call layer
+    ["resolution", "trt.api", "ov_runtime", "registry", "conformance", "envinfo"],  # values; the TensorRT and OpenVINO call layers
     ["metadata"],  # ModelMeta: what every artifact carries
     ["preprocess", "checkpoint", "trt.sidecar"],  # stored formats
     ["artifact", "runner", "datasets", "convert", "synth", "triton_templates", "rosimage"],  # files read once, the runner interface

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
 from pathlib import Path
@@ -171,7 +172,16 @@ def _interrupt_after(seconds: float) -> None:
     threading.Timer(seconds, _thread.interrupt_main).start()
 
 
-def test_ctrl_c_drains_live_streams_and_aborts_file_streams(runner, tmp_path):  # noqa: ANN001
+@pytest.fixture()
+def ctrl_c():  # noqa: ANN201
+    """Ctrl-C raises KeyboardInterrupt here, as in a terminal: a suite started as a background job
+    (``cmd &``) inherits SIGINT ignored, and then ``interrupt_main`` does nothing."""
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, outer)
+
+
+def test_ctrl_c_drains_live_streams_and_aborts_file_streams(runner, tmp_path, ctrl_c):  # noqa: ANN001
     live = stream.VideoSink(tmp_path / "live.mp4", "color")
     _interrupt_after(0.5)
     rep = stream.Pipeline(runner, [ListSource(_frames(100000 // 100), live=True, period=0.01)], [live]).run()

@@ -128,6 +128,29 @@ def test_dynamic_onnx_config_has_batching_and_options(onnx_models, tmp_path):
     assert _params(cfg)["intra_op_thread_count"] == "1"
 
 
+def test_openvino_backend_config_parses_and_serves_the_refined_head(onnx_models, tmp_path):
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    from fastscnn_edge.artifact import Artifact
+    from fastscnn_edge.errors import UserError
+    from fastscnn_edge.triton import write_repository
+
+    write_repository([onnx_models["frames"]], tmp_path / "repo", backend="openvino", threads=2)
+    model = tmp_path / "repo" / "frames_cls"
+    cfg = _parse(model / "config.pbtxt")
+    assert cfg.backend == "openvino" and not cfg.platform and cfg.default_model_filename == "model.onnx"
+    assert cfg.instance_group[0].kind == mc.ModelInstanceGroup.KIND_CPU
+    p = _params(cfg)
+    assert (p["INFERENCE_NUM_THREADS"], p["PERFORMANCE_HINT"], p["NUM_STREAMS"]) == ("2", "LATENCY", "1")
+    assert "refined cls head" in (model / "config.pbtxt").read_text()
+    served = Artifact.open(model / "1" / "model.onnx")  # our metadata and checks hold for what Triton loads
+    assert served.meta.extra["cls_head_layout"] == "refine" and served.meta.extra["cls_head_rewritten_from"] == "nhwc"
+    assert {"If", "NonZero"} <= {n.op_type for n in served.proto.graph.node}
+    with pytest.raises(UserError, match="OpenVINO backend runs on the CPU"):
+        write_repository([onnx_models["frames"]], tmp_path / "gpu", backend="openvino", kind="gpu")
+    assert not (tmp_path / "gpu").exists()
+
+
 def test_engine_config_carries_the_build_facts(tmp_path):
     """The engine here is placeholder bytes with a valid sidecar: the writer reads only the sidecar, and the
     config it writes is still checked against Triton's schema."""

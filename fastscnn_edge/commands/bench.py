@@ -13,7 +13,7 @@ from fastscnn_edge.commands import options
 def bench_cmd(
     artifacts: Optional[List[Path]] = typer.Argument(
         None, help="Engine(s), ONNX file(s) or .pt checkpoint(s). Default: what export/build-engine wrote to ./artifacts/."),
-    backend: str = options.backend("auto | tensorrt | onnxruntime | torch (torch with no artifact: the reference model, random weights)."),
+    backend: str = options.backend("auto | tensorrt | onnxruntime | openvino | torch (auto on a CPU: OpenVINO where installed, except for the INT8 CPU form; torch with no artifact: the reference model, random weights)."),
     device: str = options.device(),
     head: Optional[List[str]] = typer.Option(None, "--head", help="cls | prob | logits, repeatable (default: cls, or the artifact's)."),
     res: Optional[List[str]] = options.res_list("HxW, repeatable or comma-separated. Default: the paper's three (or the artifact's)."),

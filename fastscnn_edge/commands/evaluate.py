@@ -50,7 +50,7 @@ def compare_cmd(
     data_format: str = options.data_format(),
     split: str = options.split("Split folder of --data."),
     limit: Optional[int] = options.limit("Only the first N images of --data."),
-    backend_a: str = typer.Option("auto", "--backend-a", help="Backend for A: auto | tensorrt | onnxruntime | torch."),
+    backend_a: str = typer.Option("auto", "--backend-a", help="Backend for A: auto | tensorrt | onnxruntime | openvino | torch."),
     backend_b: str = typer.Option("auto", "--backend-b", help="Backend for B."),
     device: str = options.device(),
     threads: Optional[int] = options.threads(),

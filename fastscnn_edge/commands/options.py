@@ -24,7 +24,7 @@ def res_list(help: str) -> Any:  # noqa: A002
     return typer.Option(None, "--res", "-r", help=help)
 
 
-def backend(help: str = "auto | tensorrt | onnxruntime | torch.") -> Any:  # noqa: A002
+def backend(help: str = "auto | tensorrt | onnxruntime | openvino | torch (auto on a CPU: OpenVINO where installed, except for the INT8 CPU form).") -> Any:  # noqa: A002
     return typer.Option("auto", "--backend", "-b", help=help)
 
 

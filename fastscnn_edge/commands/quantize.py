@@ -16,7 +16,7 @@ def quantize_cmd(
     fp16: bool = typer.Option(False, "--fp16", help="FP16 graph, I/O types unchanged (ModelOpt AutoCast or onnxconverter-common)."),
     int8: bool = typer.Option(False, "--int8", help="INT8 Q/DQ graph calibrated on --calib images (or reusing --cache)."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images: a folder (recursive) or a .txt list, one path per line."),
-    form: Optional[str] = typer.Option(None, "--form", help="INT8 form: tensorrt (default; TensorRT's Q/DQ placement, int8 weights) | cpu (for onnxruntime on x86: uint8 activations, every op quantized, the refined cls head)."),
+    form: Optional[str] = typer.Option(None, "--form", help="INT8 form: tensorrt (default; TensorRT's Q/DQ placement, int8 weights) | cpu (for onnxruntime on x86: uint8 activations, every op quantized, the refined cls head) | openvino (NNCF's post-training quantization, for OpenVINO; needs the [openvino] extra)."),
     res: Optional[str] = options.res("HxW to calibrate and validate at: required for INT8 of a dynamic export (the deployment size); FP16 of one is validated at 256x512 unless given."),
     calib_method: str = typer.Option("entropy", "--calib-method", help="entropy | minmax | percentile (minmax is often safer for segmentation)."),
     calib_percentile: Optional[float] = typer.Option(None, "--calib-percentile", help="With --calib-method percentile: the percentile of |x| a range ends at (onnxruntime's default 99.999; e.g. 99.99 clips more outliers)."),
@@ -89,9 +89,12 @@ def quantize_cmd(
                              exclude=names, max_drop=max_drop, sensitivity=sensitivity, float_type=float_type,
                              percentile=calib_percentile)
         nxt = (f"fastscnn-edge build-engine {result.path}" if form == "tensorrt"
-               else f"fastscnn-edge bench {result.path} --backend onnxruntime")
-        cache_note = "reused" if result.cache_reused else "written"
-        typer.echo(f"calibration: {result.meta.extra['calib_count']} image(s), {calib_method}, cache {cache_note}: {result.cache}")
+               else f"fastscnn-edge bench {result.path} --backend {'openvino' if form == 'openvino' else 'onnxruntime'}")
+        if result.cache is not None:
+            cache_note = "reused" if result.cache_reused else "written"
+            typer.echo(f"calibration: {result.meta.extra['calib_count']} image(s), {calib_method}, cache {cache_note}: {result.cache}")
+        else:
+            typer.echo(f"calibration: {result.meta.extra['calib_count']} image(s), {result.meta.extra['converter']}")
         for o in result.outliers[:5]:
             typer.echo(f"calibration outlier: {o.tensor} (read by {', '.join(o.layers)}): max |x| {o.max_abs:.3g}, "
                        f"{o.max_abs / o.p9999 if o.p9999 > 0 else float('inf'):.0f}x its 99.99th percentile, widest channel "
@@ -114,7 +117,7 @@ def quantize_cmd(
         atomic_write_text(json_out, json.dumps({"model": str(model), "output": str(result.path), "form": form,
                                                 "calib_method": calib_method, **result.plan.to_json()}, indent=2) + "\n")
     check = describe(result.validation, result.checked_on) if result.validation else "not validated"
-    typer.echo(f"vs fp32 on CPU: {check}")
+    typer.echo(f"vs fp32 on CPU{' (OpenVINO, both)' if form == 'openvino' else ''}: {check}")
     head = ", refined cls head" if result.meta.extra.get("cls_head_layout") == "refine" else ""
     typer.echo(f"{result.path}  {result.meta.precision}{'' if fp16 else f' ({form}{head})'}  {human_size(result.size)}  "
                f"in {result.seconds:.1f} s -> next: {nxt}")

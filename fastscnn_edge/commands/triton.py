@@ -16,7 +16,7 @@ def triton_cmd(
     name: Optional[str] = typer.Option(None, "--name", help="One model NAME whose versions 1..N are the artifacts, in order "
                                                             "(default: one model per artifact, named after the file)."),
     backend: str = typer.Option("auto", "--backend", help="auto: tensorrt_plan / onnxruntime_onnx; python: ONNX run by "
-                                                          "onnxruntime in Triton's Python backend (what `serve` uses)."),
+                                                          "onnxruntime in Triton's Python backend (what `serve` uses); openvino: ONNX on Triton's OpenVINO backend (CPU instances; a dense cls head written in its refined form)."),
     kind: str = typer.Option("auto", "--kind", help="Instance kind: auto (GPU for engines, CPU for ONNX) | gpu | cpu."),
     instances: int = typer.Option(1, "--instances", help="Model instances (instance_group count)."),
     max_batch: int = typer.Option(8, "--max-batch", help=_BATCH_HELP),

@@ -105,8 +105,9 @@ def prepare(onnx: "Path | Artifact", out: Optional[Path], precision: str, res_li
     if a.kind != "onnx":
         raise UserError(f"{a.path} is {KIND_WORDS[a.kind]}; build-engine builds from an ONNX file.",
                         fix="pass an .onnx written by `fastscnn-edge export` (or `quantize`).")
-    if a.qdq_form == "cpu":
-        raise UserError(f"{a.path.name} is the INT8 CPU form (uint8 activations for onnxruntime); TensorRT takes the "
+    if a.qdq_form in ("cpu", "openvino"):
+        what = "CPU form (uint8 activations for onnxruntime)" if a.qdq_form == "cpu" else "OpenVINO form (NNCF's placement)"
+        raise UserError(f"{a.path.name} is the INT8 {what}; TensorRT takes the "
                         "symmetric TensorRT form.", fix="make that one: fastscnn-edge quantize <the fp32 ONNX> --int8 "
                                                         "--calib DIR (the default --form tensorrt)")
     refuse_refined(a, "a TensorRT engine")
