@@ -7,7 +7,7 @@ network alone (`logits`), at each resolution and thread count, round-robin in on
 Issue 20's goals, each measured side by side: the toolkit's best CPU path for `cls` at 512x1024 at
 least 1.3x faster than today's INT8 CPU form (`quantize --form cpu` on onnxruntime), and its best
 fp32 path at least 1.5x today's fp32 default (the default `cls` export on onnxruntime). Every row is
-opened through the toolkit's own runners (`load_runner`), so what is timed is what `bench`,
+opened through the toolkit's own runners (`open_runner`), so what is timed is what `bench`,
 `predict` and `eval` run: OpenVINO with the file's dense cls head rewritten into the refined one at
 load and fp32 arithmetic, onnxruntime with its sessions' idle threads sleeping. Model:
 `models/demo/fastscnn_synth.pt` (trained on synthetic street scenes), float input, uint8 labels.
@@ -64,11 +64,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     import openvino
 
     from fastscnn_edge import __version__, envinfo
-    from fastscnn_edge.backends import load_runner
+    from fastscnn_edge.backends import open_runner
     from fastscnn_edge.export import ExportSpec, export_onnx
     from fastscnn_edge.metadata import read_onnx_meta
     from fastscnn_edge.quant_eval import image_frames
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
     from fastscnn_edge.resolution import parse_resolutions
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,14 +104,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             checks: Dict[str, Dict[str, float]] = {}
             for key, src, form in (("cpu_cls", "cls", "cpu"), ("cpu_logits", "logits", "cpu"),
                                    ("ov_cls", "cls", "openvino"), ("ov_logits", "logits", "openvino")):
-                r = to_int8(files[src], t / f"{key}_{tag}.onnx", calib, form=form, val=scenes,
-                            **({"method": "minmax"} if form == "cpu" else {}))  # type: ignore[arg-type]
+                r = to_int8(files[src], t / f"{key}_{tag}.onnx", calib,
+                            options=Int8Options(form=form, val=scenes, method="minmax" if form == "cpu" else "entropy"))
                 files[key] = r.path
                 checks[key] = r.validation
             frames = image_frames(val_images, read_onnx_meta(files["cls"]), res, "val").inputs
             for threads in [int(v) for v in str(args.threads).split(",")]:
                 rows = variants(files)
-                runners = {name: load_runner(path, backend=be, threads=threads, spin=False, openvino_options=opts)
+                runners = {name: open_runner(path, backend=be, threads=threads, spin=False, openvino_options=opts)
                            for name, path, be, opts, _ in rows}
                 ref_labels = {name: [runners[name].labels(runners[name](x)) for x in frames] for name in
                               (BASE_FP32, "onnxruntime fp32 logits")}
@@ -200,7 +200,7 @@ def write_report(out: Path, env: Dict[str, Any], blocks: List[Dict[str, Any]]) -
              f"{env['cores']}); onnxruntime {env['onnxruntime']}, OpenVINO {env['openvino']}, NNCF {env['nncf']}, "
              f"Python {env['python']}.",
              "- Model: the demo model (`models/demo/fastscnn_synth.pt`), float input, batch 1, uint8 labels. Every row "
-             "is the toolkit's own runner (`load_runner`): what `bench`/`predict`/`eval` run. `openvino ... as run`: the "
+             "is the toolkit's own runner (`open_runner`): what `bench`/`predict`/`eval` run. `openvino ... as run`: the "
              "default export with its dense NHWC cls head rewritten into the refined one at load "
              "(`fastscnn_edge/ov_runtime.py`), fp32 arithmetic; `dense head kept`: the file's head as it is (the cliff); "
              "`bf16 arithmetic`: OpenVINO's own default on CPUs with bf16 units, *not* fp32 (reported, not counted).",

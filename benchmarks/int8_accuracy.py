@@ -68,7 +68,7 @@ def run(a: argparse.Namespace) -> Dict[str, object]:
 
     from fastscnn_edge.metadata import read_onnx_meta
     from fastscnn_edge.quant_eval import compare, image_frames
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
     from fastscnn_edge.synth import generate
 
     cfg = QUICK if a.quick else FULL
@@ -90,8 +90,7 @@ def run(a: argparse.Namespace) -> Dict[str, object]:
                 for budget in BUDGETS:
                     tag = f"{form}-{'plain' if budget is None else f'max-drop-{budget:g}'}"
                     t0 = time.perf_counter()
-                    r = to_int8(models[name], work / f"{name}-{tag}.onnx", data / "leftImg8bit" / "train", form=form,
-                                method="minmax", count=cfg["calib"], val=data, max_drop=budget, cache=work / f"{name}-{form}.calib.json")
+                    r = to_int8(models[name], work / f"{name}-{tag}.onnx", data / "leftImg8bit" / "train", options=Int8Options(form=form, method="minmax", count=cfg["calib"], val=data, max_drop=budget, cache=work / f"{name}-{form}.calib.json"))
                     v = r.validation
                     plan = r.plan.to_json() if r.plan else None
                     doc["rows"].append({

@@ -43,7 +43,7 @@ def make_artifacts(model: Path, data: Path, work: Path, res: Tuple[int, int], ca
                    log=print) -> Tuple[Dict[str, Path], Dict[str, Dict[str, object]]]:  # noqa: ANN001
     """fp32 / fp16 / int8-tensorrt / int8-cpu ONNX files, and what `quantize` itself reported for each."""
     from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.quantize import describe, to_fp16, to_int8
+    from fastscnn_edge.quantize import Int8Options, describe, to_fp16, to_int8
 
     onnx_dir = work / "onnx"
     fp32 = export_onnx(ExportSpec(weights=model, head="cls", res=res, output=onnx_dir / "fp32.onnx")).path
@@ -51,8 +51,7 @@ def make_artifacts(model: Path, data: Path, work: Path, res: Tuple[int, int], ca
     out = {"fp32": fp32, "fp16": fp16.path}
     reports: Dict[str, Dict[str, object]] = {"fp16": {"checked_on": fp16.checked_on, **fp16.validation}}
     for target in ("tensorrt", "cpu"):
-        r = to_int8(fp32, onnx_dir / f"int8-{target}.onnx", data / "leftImg8bit" / "train", form=target,
-                    count=calib_count, method=CALIB_METHOD, val=data, cache=onnx_dir / f"int8-{target}.calib.json", log=log)
+        r = to_int8(fp32, onnx_dir / f"int8-{target}.onnx", data / "leftImg8bit" / "train", options=Int8Options(form=target, count=calib_count, method=CALIB_METHOD, val=data, cache=onnx_dir / f"int8-{target}.calib.json"), log=log)
         log(f"int8 {target} form: {describe(r.validation, r.checked_on)}")
         out[f"int8-{target}"] = r.path
         reports[f"int8-{target}"] = {"checked_on": r.checked_on, "converter": r.meta.extra["converter"], **r.validation}

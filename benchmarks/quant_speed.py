@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from fastscnn_edge.export import ExportSpec, export_onnx
     from fastscnn_edge.metadata import read_onnx_meta
     from fastscnn_edge.quant_eval import image_frames
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
     from fastscnn_edge.resolution import parse_resolutions
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,8 +129,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 return rows[name]["file"]  # type: ignore[return-value]
 
             def int8(name: str, src: Path, form: str, **kw: object) -> None:
-                r = to_int8(src, t / f"{name.replace(' ', '_').replace(',', '')}_{tag}.onnx", calib, form=form,
-                            method="minmax", val=scenes, **kw)  # type: ignore[arg-type]
+                r = to_int8(src, t / f"{name.replace(' ', '_').replace(',', '')}_{tag}.onnx", calib,
+                            options=Int8Options(**{"form": form, "method": "minmax", "val": scenes, **kw}))
                 rows[name] = {"file": r.path, "validation": r.validation, "checked_on": r.checked_on}
 
             dense = fp32("fp32 cls", "cls")

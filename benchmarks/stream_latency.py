@@ -100,7 +100,7 @@ def sequential(model: Path, clip: Path, out: Path, threads: Optional[int], spin:
     work (with spinning, the idle pool's spinning is charged to whatever stage runs after inference)."""
     import cv2
 
-    from fastscnn_edge.evaluate import open_runner
+    from fastscnn_edge.backends import open_runner
     from fastscnn_edge.predict import render
     from fastscnn_edge.preprocess import labels_to_size, to_bgr8
 
@@ -161,7 +161,7 @@ def model_only(model: Path, clip: Path, threads: Optional[int], iters: int) -> D
     """`bench`'s loop on a real frame: the runner alone, input already preprocessed."""
     import cv2
 
-    from fastscnn_edge.evaluate import open_runner
+    from fastscnn_edge.backends import open_runner
 
     cap = cv2.VideoCapture(str(clip))
     ok, frame = cap.read()
@@ -377,14 +377,14 @@ def soak_part(tmp: Path, model: Path, frames_bgr: Sequence[Any], count: int, rat
 
 def multi_stream_part(tmp: Path, threads: Optional[int], frames: int) -> List[Dict[str, Any]]:
     from fastscnn_edge.api import export_model
-    from fastscnn_edge.evaluate import open_runner
+    from fastscnn_edge.backends import open_runner
     from fastscnn_edge.stream import bench_streams
 
     static = export_model(DEMO, resolutions=["512x1024"], output=tmp / "static")[0]
     dynamic = export_model(DEMO, resolutions=["512x1024"], output=tmp / "dynamic", dynamic=True)[0]
     rows = []
     for path, n, batch in [(static, 1, 1), (static, 2, 1), (static, 4, 1), (dynamic, 4, 1), (dynamic, 4, 2), (dynamic, 4, 4)]:
-        with open_runner(path, res=(512, 1024), threads=threads) as runner:
+        with open_runner(path, resolution=(512, 1024), threads=threads) as runner:
             rep = bench_streams(runner, streams=n, frames=frames, batch=batch, warmup=5)
         rows.append({"export": "dynamic" if path == dynamic else "static", "streams": n, "batch": batch, "fps": rep.fps,
                      "per_stream_fps": rep.fps / n,

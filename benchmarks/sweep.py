@@ -216,7 +216,7 @@ def _graph_opt_levels(path: Optional[Path], tres: Tuple[int, int], threads: List
     import onnxruntime as ort
 
     from fastscnn_edge import bench, timing
-    from fastscnn_edge.backends import load_runner
+    from fastscnn_edge.backends import open_runner
 
     if path is None:
         return {}
@@ -227,7 +227,7 @@ def _graph_opt_levels(path: Optional[Path], tres: Tuple[int, int], threads: List
               "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
     for th in threads:
         row: Dict[str, float] = {}
-        runner = load_runner(path, backend="onnxruntime", device="cpu", threads=th)
+        runner = open_runner(path, backend="onnxruntime", device="cpu", threads=th)
         # each level twice, in and against order, keeping the lower median: a burst of load elsewhere
         # on the machine then cannot make one level look slower than it is
         for name in list(levels) + list(reversed(levels)):

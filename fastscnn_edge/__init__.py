@@ -10,11 +10,20 @@ Importing this package is cheap: torch, onnxruntime, TensorRT and CUDA are impor
 the functions that need them, so the runtime path works on a Jetson without torch.
 """
 
-from fastscnn_edge.api import (benchmark, build_engine, evaluate_model, export_model, open_runner, predict_files,
-                               quantize_model)
+from typing import Any
+
+from fastscnn_edge.api import benchmark, evaluate_model, export_model, predict_files, quantize_model
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.resolution import PAPER_RESOLUTIONS, Resolution
 from fastscnn_edge.version import __version__
 
-__all__ = ["PAPER_RESOLUTIONS", "Resolution", "UserError", "__version__", "benchmark", "build_engine", "evaluate_model",
-           "export_model", "open_runner", "predict_files", "quantize_model"]
+__all__ = ["PAPER_RESOLUTIONS", "BuildOptions", "BuildResult", "Int8Options", "Resolution", "UserError", "__version__",
+           "benchmark", "build_engine", "evaluate_model", "export_model", "open_runner", "predict_files", "quantize_model"]
+
+
+def __getattr__(name: str) -> Any:
+    """``build_engine``, ``open_runner`` and the options types: the library's own objects, imported on
+    first use (the package import stays cheap)."""
+    from fastscnn_edge import api
+
+    return getattr(api, name)

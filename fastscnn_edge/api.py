@@ -4,7 +4,9 @@ Each step takes paths (or an :class:`~fastscnn_edge.artifact.Artifact`) and retu
 exactly as the commands do (the commands are a thin skin over the same library); errors are
 :class:`~fastscnn_edge.errors.UserError` with ``.cause`` and ``.fix``. Long steps take ``progress``,
 a ``(task, done, total)`` callback. Nothing heavy is imported until a function runs: ``export``
-needs torch, ``build_engine`` TensorRT or TensorRT-RTX, the rest onnxruntime.
+needs torch, ``build_engine`` TensorRT or TensorRT-RTX, the rest onnxruntime (or OpenVINO). Functions
+with many options take an options dataclass (:class:`~fastscnn_edge.engine.BuildOptions`,
+:class:`~fastscnn_edge.quantize.Int8Options`); every parameter after the first is keyword-only.
 
     import fastscnn_edge as fe
 
@@ -13,6 +15,7 @@ needs torch, ``build_engine`` TensorRT or TensorRT-RTX, the rest onnxruntime.
     with fe.open_runner(onnx) as runner:
         labels = runner.labels(runner(runner.preprocess(frame)))   # frame: an HxWx3 BGR image
     (result,) = fe.benchmark(onnx, iters=20, warmup=5)
+    engine = fe.build_engine(onnx, options=fe.BuildOptions(precision="fp16", runtime="rtx"))
 
 The names differ from the modules that implement them (``fastscnn_edge.export``, ``.bench``...),
 so ``import fastscnn_edge.bench`` never hides ``fastscnn_edge.benchmark``.
@@ -26,10 +29,12 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 from fastscnn_edge.progress import Progress
 
 if TYPE_CHECKING:
+    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.engine import BuildOptions, BuildResult, build_engine
+    from fastscnn_edge.quantize import Int8Options
     from fastscnn_edge.artifact import Artifact
     from fastscnn_edge.bench import BenchResult
     from fastscnn_edge.predict import PredictResult
-    from fastscnn_edge.runner import Runner
 
 PathLike = Union[str, Path]
 ArtifactLike = Union[str, Path, "Artifact"]
@@ -63,58 +68,41 @@ def export_model(weights: Optional[PathLike] = None, *, arch: Optional[str] = No
 
 
 def quantize_model(model: ArtifactLike, *, precision: str = "fp16", calib: Optional[PathLike] = None,
-             form: str = "tensorrt", output: Optional[PathLike] = None, val: Optional[PathLike] = None,
-             calib_method: str = "entropy", max_drop: Optional[float] = None, exclude: Sequence[str] = (),
-             float_type: str = "fp32") -> Path:
-    """A precision-explicit copy of an fp32 export: ``precision="fp16"``, or ``"int8"`` with ``calib``
-    images (``form``: ``tensorrt`` Q/DQ or ``cpu`` for onnxruntime; ``val``: held-out images to check
-    on; ``max_drop``/``exclude``: layers kept float, see ``quantize --max-drop``; ``float_type``: what
-    the TensorRT form's float parts compute in); returns its path."""
+                   output: Optional[PathLike] = None, int8: Optional["Int8Options"] = None,
+                   progress: Optional[Progress] = None) -> Path:
+    """A precision-explicit copy of an fp32 export; returns its path. ``precision="fp16"``, or
+    ``"int8"`` with ``calib`` images and ``int8``, an :class:`~fastscnn_edge.quantize.Int8Options`
+    holding every option of ``quantize --int8`` (form: tensorrt | cpu | openvino; calibration
+    method and percentile, image count, cache; the held-out check: ``val``, ``holdout``,
+    ``min_agreement``; mixed INT8: ``exclude``, ``max_drop``, ``sensitivity``; ``float_type``)."""
     from fastscnn_edge.errors import UserError
-    from fastscnn_edge.quantize import to_fp16, to_int8
+    from fastscnn_edge.precision import get
+    from fastscnn_edge.quantize import Int8Options, to_fp16, to_int8
 
     out = Path(output) if output is not None else None
-    if precision == "fp16":
+    if get(precision).name == "fp16":
+        if int8 is not None or calib is not None:
+            raise UserError("calib and int8 options are for precision='int8'.", fix="drop them, or pass precision='int8'.")
         return Path(to_fp16(model, out).path)
     if precision == "int8":
-        return Path(to_int8(model, out, Path(calib) if calib is not None else None, form=form, method=calib_method,
-                            val=Path(val) if val is not None else None, max_drop=max_drop, exclude=list(exclude),
-                            float_type=float_type).path)
-    raise UserError(f"unknown precision {precision!r}.", fix="use fp16 or int8.")
+        return Path(to_int8(model, out, Path(calib) if calib is not None else None, options=int8 or Int8Options(),
+                            progress=progress).path)
+    raise UserError(f"precision {precision!r} is what export writes; quantize makes fp16 or int8.",
+                    fix="pass precision='fp16' or precision='int8'.")
 
 
-def build_engine(model: ArtifactLike, *, precision: Optional[str] = None, runtime: str = "auto", target: str = "auto",
-                 resolutions: Sequence[ResolutionLike] = (), compute_capabilities: Sequence[str] = (),
-                 output: Optional[PathLike] = None, calib: Optional[PathLike] = None,
-                 progress: Optional[Progress] = None) -> Path:
-    """Build a TensorRT (or TensorRT-RTX) engine and its sidecar from an ONNX; returns the engine's path.
-    ``precision``: fp32 | fp16 | int8 (default: int8 for a Q/DQ ONNX, else fp16)."""
-    from fastscnn_edge.artifact import open_artifact
-    from fastscnn_edge.trt.build import build_engine as _build
-    from fastscnn_edge.trt.capability import default_precision, parse_compute_capabilities
-
-    a = open_artifact(model)
-    result = _build(a, Path(output) if output is not None else None, precision or default_precision(a.onnx_kind),
-                    _resolutions(resolutions), target, None, None, None, Path(calib) if calib is not None else None,
-                    runtime=runtime, compute_capabilities=parse_compute_capabilities(compute_capabilities),
-                    progress=progress)
-    return result.path
+# One function each, the library's own (the same object the commands call), resolved on first use so
+# that importing the package stays cheap.
+_LAZY = {"build_engine": "engine", "BuildOptions": "engine", "BuildResult": "engine", "open_runner": "backends",
+         "Int8Options": "quantize"}
 
 
-def open_runner(artifact: ArtifactLike, *, backend: str = "auto", device: str = "auto",
-                resolution: Optional[ResolutionLike] = None, threads: Optional[int] = None,
-                openvino_options: Optional[Dict[str, str]] = None) -> "Runner":
-    """A runner for any artifact (use it as a context manager): ``runner.preprocess(bgr)`` makes its
-    input, ``runner(x)`` runs it, ``runner.labels(y)`` gives (N, H, W) train-ID labels.
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
 
-    ``backend``: auto | onnxruntime | openvino | tensorrt | torch; ``auto`` on a CPU runs an ONNX file
-    on OpenVINO where it is installed (except the INT8 CPU form: onnxruntime), and ``runner.description``
-    says which. ``openvino_options``: ``precision`` (``f32`` default, ``bf16``), ``cls_head`` (``best``:
-    the refined head at load, default; ``dense``: the file's own head)."""
-    from fastscnn_edge.evaluate import open_runner as _open
-
-    return _open(artifact, backend=backend, device=device, res=_one_resolution(resolution), threads=threads,
-                 openvino_options=openvino_options)
+        return getattr(importlib.import_module(f"fastscnn_edge.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'fastscnn_edge.api' has no attribute {name!r}")
 
 
 def benchmark(artifact: Optional[ArtifactLike] = None, *, resolutions: Sequence[ResolutionLike] = (), backend: str = "auto",
@@ -151,4 +139,5 @@ def predict_files(artifact: ArtifactLike, inputs: Sequence[PathLike], output: Pa
                     progress=progress)
 
 
-__all__ = ["benchmark", "build_engine", "evaluate_model", "export_model", "open_runner", "predict_files", "quantize_model"]
+__all__ = ["BuildOptions", "BuildResult", "Int8Options", "benchmark", "build_engine", "evaluate_model", "export_model", "open_runner",
+           "predict_files", "quantize_model"]

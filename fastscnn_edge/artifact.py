@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 from fastscnn_edge.conformance import TensorSig
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.precision import get as get_precision
 from fastscnn_edge.resolution import PAPER_RESOLUTIONS, Resolution
+from fastscnn_edge.vocab import ONNX_CPU_RUNTIMES, check
 
 if TYPE_CHECKING:
-    from fastscnn_edge.trt.sidecar import Sidecar
+    from fastscnn_edge.sidecar import Sidecar
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "openvino", "torch")
 BACKEND_OF_KIND = {"onnx": "onnxruntime", "engine": "tensorrt", "checkpoint": "torch"}
-ONNX_CPU_RUNTIMES = ("onnxruntime", "openvino")  # the runtimes that run an ONNX file on the CPU
 KIND_WORDS = {"onnx": "an ONNX file", "engine": "a TensorRT engine", "checkpoint": "a PyTorch checkpoint"}
 
 
@@ -73,7 +73,7 @@ class Artifact:
 
         from fastscnn_edge.conformance import onnx_io
         from fastscnn_edge.metadata import meta_from_proto
-        from fastscnn_edge.trt.onnx_check import onnx_kind
+        from fastscnn_edge.onnx_rules import onnx_kind
 
         try:
             data = path.read_bytes()
@@ -89,7 +89,7 @@ class Artifact:
     def _open_engine(cls, path: Path) -> "Artifact":
         from fastscnn_edge.conformance import engine_sig
         from fastscnn_edge.paths import is_rtx_engine_name, precision_from_name, sidecar_path
-        from fastscnn_edge.trt.sidecar import read_sidecar
+        from fastscnn_edge.sidecar import read_sidecar
 
         side = read_sidecar(path)  # checked field by field and against the I/O it records
         if side is None:  # an engine built elsewhere: what its name says, and the default preprocessing
@@ -101,7 +101,7 @@ class Artifact:
         ins = [engine_sig(t.name, t.dtype, t.shape) for t in side.inputs()]
         outs = [engine_sig(t.name, t.dtype, t.shape) for t in side.outputs()]
         runtime = "rtx" if side.runtime == "tensorrt_rtx" else "tensorrt"
-        return cls(path, "engine", meta, ins, outs, onnx_kind="qdq" if side.precision == "int8" else side.precision,
+        return cls(path, "engine", meta, ins, outs, onnx_kind=get_precision(side.precision).onnx_kind,
                    sidecar=side, runtime=runtime)
 
     @classmethod
@@ -133,9 +133,9 @@ class Artifact:
         form = self.meta.extra.get("qdq_form") or self.meta.extra.get("target")  # "target": the key of older files
         if form:
             return str(form)
-        from fastscnn_edge.paths import precision_tag
+        from fastscnn_edge.precision import form_of_tag
 
-        return "cpu" if self.path.name.endswith(f".{precision_tag('int8', 'cpu')}.onnx") else "tensorrt"
+        return "cpu" if form_of_tag(self.path.name) == "cpu" else "tensorrt"
 
     @property
     def resolution(self) -> Optional[Resolution]:
@@ -154,8 +154,7 @@ class Artifact:
 
     def check_backend(self, backend: str) -> str:
         """``backend`` (or auto) resolved for this artifact; UserError where it cannot run it."""
-        if backend not in BACKENDS:
-            raise UserError(f"unknown backend {backend!r}.", fix=f"use one of: {', '.join(BACKENDS)}.")
+        check("backend", backend)
         if backend in ("auto", self.backend):
             return self.backend
         if self.kind == "onnx" and backend in ONNX_CPU_RUNTIMES:

@@ -1,7 +1,7 @@
 """Run any artifact: ONNX on onnxruntime or OpenVINO, a native checkpoint (or the reference model) on torch, an
 engine on TensorRT (through ``fastscnn_edge.trt.runner``, where all TensorRT code lives).
 
-``load_runner(artifact)`` returns a :class:`~fastscnn_edge.runner.Runner`; ``bench``, ``eval``,
+``open_runner(artifact)`` returns a :class:`~fastscnn_edge.runner.Runner`; ``bench``, ``eval``,
 ``compare`` and ``predict`` all go through it. It takes an :class:`~fastscnn_edge.artifact.Artifact`
 (or a path, read once) so that the file is not parsed again.
 
@@ -16,14 +16,15 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from fastscnn_edge.artifact import BACKENDS, Artifact, open_artifact
+from fastscnn_edge.artifact import Artifact, open_artifact
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.machine import ort_gpu_providers
 from fastscnn_edge.metadata import ModelMeta
 from fastscnn_edge.resolution import Resolution
 from fastscnn_edge.runner import IOSpec, Runner
+from fastscnn_edge.vocab import check
 
-__all__ = ["BACKENDS", "OpenVinoRunner", "OrtRunner", "TorchRunner", "load_runner", "ort_providers"]
+__all__ = ["OpenVinoRunner", "OrtRunner", "TorchRunner", "open_runner", "ort_providers", "resolve_device"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,36 +194,59 @@ class TorchRunner(Runner):
 # ---------------------------------------------------------------------------------------------
 
 
-def load_runner(
+def resolve_device(artifact: Optional[Artifact], device: str, backend: str = "auto") -> str:
+    """``auto``: the GPU where the artifact's backend can use one here, else the CPU (OpenVINO: the CPU)."""
+    from fastscnn_edge.machine import auto_device
+
+    check("device", device)
+    if device != "auto":
+        return device
+    if backend == "openvino":
+        return "cpu"
+    return auto_device(artifact.backend if artifact is not None else backend)[0]
+
+
+def open_runner(
     artifact: Union[str, Path, Artifact, None] = None,
     *,
     backend: str = "auto",
-    device: str = "cpu",
+    device: str = "auto",
+    resolution: Union[str, Sequence[int], None] = None,
     threads: Optional[int] = None,
     head: str = "cls",
-    res: Optional[Sequence[int]] = None,
     arch: Optional[str] = None,
-    torch_options: Optional[Dict[str, object]] = None,
     spin: bool = True,
     openvino_options: Optional[Dict[str, str]] = None,
+    torch_options: Optional[Dict[str, object]] = None,
 ) -> Runner:
-    """Open ``artifact`` (an Artifact, or a path read once) on the backend that runs it.
+    """A runner for any artifact (use it as a context manager): ``runner.preprocess(bgr)`` makes its
+    input, ``runner(x)`` runs it, ``runner.labels(y)`` gives (N, H, W) train-ID labels.
 
-    ``artifact=None`` with ``backend='torch'`` runs the reference model with random weights.
-    ``res``: required for checkpoints (default 1024x2048) and dynamic ONNX; static artifacts must match.
-    ``spin=False``: onnxruntime's threads sleep between frames (the stream runtime: other stages need
-    the cores); the default spins, which is fastest for one frame after another.
-    ``backend='auto'`` runs an ONNX file on the CPU with the runtime :meth:`Artifact.cpu_runtime`
-    names (OpenVINO where installed, except for the INT8 CPU form). ``openvino_options``:
-    ``precision`` (``f32`` default, ``bf16``) and ``cls_head`` (``best`` default, ``dense``).
+    ``artifact``: an .onnx, .engine or .pt path, or an :class:`~fastscnn_edge.artifact.Artifact`
+    (read once); None with ``backend='torch'`` runs the reference model with random weights.
+    ``backend``: auto | onnxruntime | openvino | tensorrt | torch; ``auto`` on a CPU runs an ONNX file
+    with the runtime :meth:`Artifact.cpu_runtime` names (OpenVINO where installed, except for the
+    INT8 CPU form: onnxruntime), and ``runner.description`` says which. ``device``: auto (the GPU
+    where the backend can use one here) | cpu | cuda. ``resolution`` ("HxW" or (H, W)): required for
+    dynamic ONNX, default 1024x2048 for checkpoints; a static artifact must match. ``threads``: the
+    runtime's CPU threads. ``head``/``arch``: for checkpoints and the reference model. ``spin=False``:
+    onnxruntime's threads sleep between frames (the stream runtime: other stages need the cores).
+    ``openvino_options``: ``precision`` (``f32`` default, ``bf16``), ``cls_head`` (``best``: the refined
+    head at load, default; ``dense``: the file's own head). ``torch_options``: ``channels_last``, ``half``.
     """
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r}.", fix=f"use one of: {', '.join(BACKENDS)}.")
-    if artifact is None:
+    from fastscnn_edge.resolution import parse_resolution
+
+    check("backend", backend)
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads {threads} is below 1.", fix="pass 1 or more, or leave it out for the runtime's default.")
+    res = (parse_resolution(resolution) if isinstance(resolution, str) else
+           Resolution.of(resolution) if resolution is not None else None)
+    a = open_artifact(artifact) if artifact is not None else None
+    device = resolve_device(a, device, backend)
+    if a is None:
         if backend != "torch":
             raise UserError("no artifact given.", fix="pass an .onnx/.engine/.pt file, or --backend torch for the reference model.")
         return _torch_runner(None, arch, head, res, device, threads, torch_options or {})
-    a = open_artifact(artifact)
     be = a.check_backend(backend)
     if a.kind == "checkpoint":
         return _torch_runner(a, arch, head, res, device, threads, torch_options or {})

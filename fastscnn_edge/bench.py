@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from fastscnn_edge import precision as precisions
 from fastscnn_edge.artifact import Artifact, open_artifact
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.machine import auto_device, have_module, ort_gpu_providers, tensorrt_available, torch_cuda_available
 from fastscnn_edge.resolution import Resolution, or_paper
 from fastscnn_edge.stats import LatencyStats
+from fastscnn_edge.vocab import check
 
-DEVICES = ("auto", "cpu", "cuda")
-BENCH_HEADS = ("cls", "prob", "logits")
-ENGINE_PRECISION_ORDER = ("fp16", "int8", "fp32")
 
 
 @dataclass
@@ -176,19 +175,14 @@ def select_cases(
     Where neither exists it refuses and names the command that makes one: it never times a
     substitute. ``--backend torch`` with no artifact times the reference model (random weights).
     """
-    from fastscnn_edge.artifact import BACKENDS
-    from fastscnn_edge.metadata import PRECISIONS
     from fastscnn_edge.paths import DEFAULT_ARCH
 
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r}.", fix=f"use one of: {', '.join(BACKENDS)}.")
-    if device not in DEVICES:
-        raise UserError(f"unknown device {device!r}.", fix=f"use one of: {', '.join(DEVICES)}.")
+    check("backend", backend)
+    check("device", device)
     for h in heads:
-        if h not in BENCH_HEADS:
-            raise UserError(f"unknown head {h!r}.", fix=f"use one of: {', '.join(BENCH_HEADS)}.")
-    if precision is not None and precision not in PRECISIONS:
-        raise UserError(f"unknown precision {precision!r}.", fix=f"use one of: {', '.join(PRECISIONS)}.")
+        check("head", h)
+    if precision is not None:
+        precisions.get(precision)
     if backend == "tensorrt" and device == "cpu":
         raise UserError("TensorRT runs on the GPU, not with --device cpu.", fix="drop --device or use --backend onnxruntime.")
     if backend != "auto":
@@ -230,7 +224,7 @@ def _default_case(arch: str, head: str, res: Resolution, backend: str, device: s
     skipped: List[str] = []
     if backend in ("auto", "tensorrt") and device != "cpu":
         looked: List[str] = []
-        for prec in ([precision] if precision else list(ENGINE_PRECISION_ORDER)):
+        for prec in ([precision] if precision else list(precisions.ENGINE_SEARCH_ORDER)):
             for runtime in ("tensorrt", "rtx"):
                 eng = default_engine(arch, head, res, prec, runtime)
                 looked.append(str(eng))

@@ -13,12 +13,20 @@ model; engines pass their TensorRT tensors. torch-free, onnx only inside ``onnx_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Protocol, Sequence, Tuple, Union
 
 from fastscnn_edge.errors import UserError
 
-if TYPE_CHECKING:  # metadata calls this module; it reads a ModelMeta's fields, nothing more
-    from fastscnn_edge.metadata import ModelMeta
+
+class ModelMeta(Protocol):
+    """The fields of a :class:`fastscnn_edge.metadata.ModelMeta` this module reads (metadata calls
+    this module, so the type it needs is declared here, below it)."""
+
+    resolution: Optional[Tuple[int, int]]
+    input_format: str
+    num_classes: int
+    head: str
+    labels_dtype: str
 
 Dim = Optional[int]
 ExpectedDim = Union[int, str]  # an int must match; "N" is any batch; "H", "W", "H/8", "W/8" must be dynamic

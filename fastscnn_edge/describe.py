@@ -104,7 +104,7 @@ def _numel(dims) -> int:  # noqa: ANN001
 def engine_info(path: Path) -> Dict[str, Any]:
     """What the sidecar says about an engine (torch- and TensorRT-free)."""
     from fastscnn_edge.fileio import sha256_file
-    from fastscnn_edge.trt.sidecar import read_sidecar
+    from fastscnn_edge.sidecar import read_sidecar
 
     side = read_sidecar(path)
     return {"kind": "engine", "path": str(path), "size_bytes": path.stat().st_size, "sha256": sha256_file(path),

@@ -18,47 +18,19 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, ca
 import numpy as np
 
 from fastscnn_edge import datasets
-from fastscnn_edge.artifact import Artifact, open_artifact
 from fastscnn_edge.progress import Progress, report
+from fastscnn_edge.backends import open_runner
 from fastscnn_edge.runner import Runner
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metrics import ConfusionMatrix, disagreement, nan_to_none
 
 Warn = Callable[[str], None]
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def _stderr_warning(message: str) -> None:
     import sys
 
     print(f"warning: {message}", file=sys.stderr)
-
-
-def resolve_device(artifact: Artifact, device: str) -> str:
-    """``auto``: the GPU where the artifact's backend can use one here, else the CPU."""
-    from fastscnn_edge.machine import auto_device
-
-    if device not in DEVICES:
-        raise UserError(f"unknown device {device!r}.", fix=f"use one of: {', '.join(DEVICES)}.")
-    if device != "auto":
-        return device
-    return auto_device(artifact.backend)[0]
-
-
-def open_runner(artifact: "str | Path | Artifact", *, backend: str = "auto", device: str = "auto",
-                res: Optional[Sequence[int]] = None, threads: Optional[int] = None, spin: bool = True,
-                openvino_options: Optional[Dict[str, str]] = None) -> Runner:
-    """``load_runner`` with ``device='auto'`` resolved; checkpoints run at ``res`` (default 1024x2048).
-    ``spin=False`` for the stream runtime; ``openvino_options`` (see :func:`fastscnn_edge.backends.load_runner`)."""
-    from fastscnn_edge.backends import load_runner
-
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads {threads} is below 1.", fix="pass 1 or more, or leave it out for the runtime's default.")
-    a = open_artifact(artifact)
-    if backend == "openvino" and device == "auto":  # OpenVINO runs here on the CPU
-        device = "cpu"
-    return load_runner(a, backend=backend, device=resolve_device(a, device), threads=threads, res=res, spin=spin,
-                       openvino_options=openvino_options)
 
 
 def predict_labels(runner: Runner, bgr: np.ndarray) -> np.ndarray:
@@ -111,7 +83,7 @@ def evaluate(artifact: str | Path, root: str | Path, format: str = "cityscapes",
         warn(f"{len(scan.missing_labels)} image(s) without ground truth skipped (first: {scan.missing_labels[0]}).")
     samples = _limited(scan.samples, limit)
     unreadable: List[str] = []
-    with open_runner(artifact, backend=backend, device=device, res=res, threads=threads) as runner:
+    with open_runner(artifact, backend=backend, device=device, resolution=res, threads=threads) as runner:
         names, cityscapes = _class_setup(root, format, split, runner)
         cm = ConfusionMatrix(len(names))
         t0 = time.perf_counter()
@@ -178,8 +150,8 @@ def compare(a: str | Path, b: str | Path, root: Optional[str | Path] = None, ran
     if random is not None and random < 1:
         raise UserError(f"--random {random} is not positive.", fix="pass a number of frames >= 1.")
     with ExitStack() as stack:
-        ra = stack.enter_context(open_runner(a, backend=backend_a, device=device, res=res, threads=threads))
-        rb = stack.enter_context(open_runner(b, backend=backend_b, device=device, res=res, threads=threads))
+        ra = stack.enter_context(open_runner(a, backend=backend_a, device=device, resolution=res, threads=threads))
+        rb = stack.enter_context(open_runner(b, backend=backend_b, device=device, resolution=res, threads=threads))
         if ra.meta.num_classes != rb.meta.num_classes:
             raise UserError(f"{a} predicts {ra.meta.num_classes} classes, {b} {rb.meta.num_classes}.",
                             fix="compare artifacts of the same model.")

@@ -17,10 +17,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from fastscnn_edge.errors import UserError, ValidationFailed
-from fastscnn_edge.metadata import (HEADS, INPUT_FORMATS, LABEL_DTYPES, RANDOM_WEIGHTS, ModelMeta, check_labels_fit,
+from fastscnn_edge.metadata import (INPUT_FORMATS, LABEL_DTYPES, RANDOM_WEIGHTS, ModelMeta, check_labels_fit,
                                     meta_from_proto, write_onnx_meta)
 from fastscnn_edge.progress import Progress, report
 from fastscnn_edge.version import __version__
+from fastscnn_edge.vocab import check
 
 # Acceptance bars (issue #2): against PyTorch on the same input.
 PROB_MAX_ABS_DIFF = 1e-4
@@ -47,8 +48,7 @@ class ExportSpec:
     def check(self) -> None:
         from fastscnn_edge.resolution import check_export_memory, parse_resolution
 
-        if self.head not in HEADS:
-            raise UserError(f"unknown head {self.head!r}.", fix=f"use one of: {', '.join(HEADS)}.")
+        check("head", self.head)
         if self.input_format not in INPUT_FORMATS:
             raise UserError(f"unknown input format {self.input_format!r}.", fix=f"use one of: {', '.join(INPUT_FORMATS)}.")
         if self.labels not in LABEL_DTYPES:

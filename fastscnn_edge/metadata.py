@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from fastscnn_edge.errors import UserError
+from fastscnn_edge.vocab import HEADS, PRECISIONS
 from fastscnn_edge.schema import Field, check_version_number, float_triple, names_list, show, validate
 
 PREFIX = "fastscnn_edge."
@@ -27,10 +28,8 @@ RANDOM_WEIGHTS = "random-init"  # ModelMeta.weights_sha256 of a model exported w
 RANDOM_WEIGHTS_NOTE = ("note: randomly initialised weights: the labels mean nothing (speed and export checks do); "
                        "trained weights: models/demo/fastscnn_synth.pt (synthetic-scene demo) or `fastscnn-edge weights list`")
 
-HEADS = ("cls", "prob", "logits")
 INPUT_FORMATS = ("float", "rgb8", "bgr8")
 LABEL_DTYPES = ("uint8", "int32", "int64")
-PRECISIONS = ("fp32", "fp16", "int8")
 ARCHES = ("paper", "tramac", "mmseg")  # = model.VARIANTS, kept here torch-free (a test keeps them equal)
 CHANNEL_ORDERS = ("RGB", "BGR")
 MAX_CLASSES = 1000  # a sane bound for a segmentation head; Cityscapes has 19, ADE20K 150

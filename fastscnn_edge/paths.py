@@ -41,13 +41,12 @@ def stem(arch: str, head: str, res: Sequence[int]) -> str:
 
 
 def precision_tag(precision: str, form: str = "tensorrt") -> str:
-    """The suffix tag of a precision-explicit ONNX: "" (fp32), "fp16", "int8" (TensorRT Q/DQ form),
-    "int8-cpu" (onnxruntime's form, so it never shadows the TensorRT one), "int8-ov" (OpenVINO's, NNCF)."""
-    if precision == "fp32":
-        return ""
-    if precision == "int8" and form in ("cpu", "openvino"):
-        return "int8-cpu" if form == "cpu" else "int8-ov"
-    return precision
+    """The suffix tag of a precision-explicit ONNX, from the precision table: "" (fp32), "fp16",
+    "int8" (TensorRT Q/DQ form), "int8-cpu" (onnxruntime's form, so it never shadows the TensorRT
+    one), "int8-ov" (OpenVINO's, NNCF)."""
+    from fastscnn_edge.precision import file_tag
+
+    return file_tag(precision, form)
 
 
 def default_onnx(arch: str = DEFAULT_ARCH, head: str = DEFAULT_HEAD, res: Sequence[int] = (1024, 2048),
@@ -103,7 +102,9 @@ def is_rtx_engine_name(path: Path) -> bool:
 def precision_from_name(path: Path, default: str = "fp32") -> str:
     """The precision an engine's default name carries (for an engine without its sidecar)."""
     name = Path(path).name
-    return next((p for p in ("fp16", "int8", "fp32") if f".{p}." in name), default)
+    from fastscnn_edge.vocab import PRECISIONS
+
+    return next((p for p in PRECISIONS if f".{p}." in name), default)
 
 
 def artifact_kind(path: Path) -> str:

@@ -165,7 +165,7 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
     ``image_topic`` names the topic read from bags. Ctrl-C with a video or bag among the streams
     stops everything and writes none of the streams' outputs.
     """
-    from fastscnn_edge.evaluate import open_runner
+    from fastscnn_edge.backends import open_runner
 
     out = Path(out_dir)
     if max_frames is not None and max_frames < 1:
@@ -185,7 +185,7 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
     result = PredictResult()
     t0 = time.perf_counter()
     spin = all(s.kind == "image" for s in sources)  # streams: the pipeline's other stages need the cores
-    with open_runner(artifact, backend=backend, device=device, res=res, threads=threads, spin=spin) as runner:
+    with open_runner(artifact, backend=backend, device=device, resolution=res, threads=threads, spin=spin) as runner:
         result.random_weights = runner.meta.random_weights
         nc = runner.meta.num_classes
         check_format(format, nc, sources)

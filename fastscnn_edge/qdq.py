@@ -18,7 +18,7 @@ same policy):
 - a tensor read by several quantized consumers gets one Q/DQ pair per consumer (``DedicatedQDQPair``),
   and consumers that are not quantized read the float tensor.
 
-``fastscnn_edge.trt.onnx_check.check_qdq_placement`` checks these rules on a graph.
+``fastscnn_edge.onnx_rules.check_qdq_placement`` checks these rules on a graph.
 
 CPU form (``form="cpu"``): what onnxruntime's x86 int8 kernels run fastest: uint8 asymmetric
 activations, int8 per-channel weights, every op type onnxruntime quantizes (Conv, Add, Concat,

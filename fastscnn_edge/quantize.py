@@ -29,6 +29,7 @@ from fastscnn_edge.metadata import ModelMeta
 from fastscnn_edge.paths import beside, calibration_cache
 from fastscnn_edge.progress import Progress
 from fastscnn_edge.sensitivity import FLOAT_TYPES, LAYER_OPS, quantizable_layers, release_float_inputs, resolve
+from fastscnn_edge.vocab import INT8_FORMS
 from fastscnn_edge.quant_eval import (  # noqa: F401 - part of this module's public surface
     FP16_MIN_AGREEMENT, EvalFrames, check_bar, compare, cpu_session, describe, image_frames, synthetic_frames,
 )
@@ -41,7 +42,8 @@ Log = Optional[Callable[[str], None]]
 
 # The INT8 forms: TensorRT's placement and onnxruntime's (ranges from our calibration), and
 # OpenVINO's (NNCF's post-training quantization on the same images: its own statistics, no cache).
-FORMS = RANGE_FORMS + ("openvino",)
+FORMS = INT8_FORMS
+assert FORMS == RANGE_FORMS + ("openvino",)
 
 OUTLIER_FRAMES = 4  # calibration frames the range-outlier report looks at
 DEFAULT_HOLDOUT = 0.1  # of --calib, when no --val is given: every 10th image is never calibrated on
@@ -312,13 +314,40 @@ def _sha(data: bytes) -> str:
 
 # --- INT8 -------------------------------------------------------------------------------------
 
-def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], *, form: str = "tensorrt",
-            method: str = "entropy", count: Optional[int] = None, cache: Optional[Path] = None,
-            holdout: Optional[float] = None, val: Optional[Path] = None, fp32_weights: bool = False,
-            validate: bool = True, min_agreement: Optional[float] = None, progress: Optional[Progress] = None,
-            log: Log = None, res: Optional[Tuple[int, int]] = None, refine_head: bool = True,
-            exclude: Sequence[str] = (), max_drop: Optional[float] = None, sensitivity: bool = False,
-            speed: bool = True, float_type: str = "fp32", percentile: Optional[float] = None) -> QuantizeResult:
+@dataclass(frozen=True)
+class Int8Options:
+    """Every option of INT8 quantization (``quantize --int8``'s flags), typed; see :func:`to_int8`.
+
+    ``form``: tensorrt | cpu | openvino. ``method``: the calibration method (entropy | minmax |
+    percentile) and ``percentile`` its value. ``count``: calibration images used (default: all).
+    ``cache``: the calibration-range cache file. ``holdout``/``val``: the held-out check images.
+    ``fp32_weights``: fp32 weights behind Q/DQ pairs (TensorRT form). ``validate``/``min_agreement``:
+    the check against fp32 and its floor. ``res``: the size of a dynamic export. ``refine_head``: the
+    CPU form's refined cls head. ``exclude``/``max_drop``/``sensitivity``/``speed``: mixed INT8.
+    ``float_type``: what the TensorRT form's float parts compute in (fp32 | fp16).
+    """
+
+    form: str = "tensorrt"
+    method: str = "entropy"
+    percentile: Optional[float] = None
+    count: Optional[int] = None
+    cache: Optional[Path] = None
+    holdout: Optional[float] = None
+    val: Optional[Path] = None
+    fp32_weights: bool = False
+    validate: bool = True
+    min_agreement: Optional[float] = None
+    res: Optional[Tuple[int, int]] = None
+    refine_head: bool = True
+    exclude: Sequence[str] = ()
+    max_drop: Optional[float] = None
+    sensitivity: bool = False
+    speed: bool = True
+    float_type: str = "fp32"
+
+
+def to_int8(src: "Path | Artifact", dst: Optional[Path] = None, calib: Optional[Path] = None, *,
+            options: Int8Options = Int8Options(), progress: Optional[Progress] = None, log: Log = None) -> QuantizeResult:
     """Write an INT8 Q/DQ copy of an fp32 export, calibrated on ``calib`` (folder or .txt list).
 
     ``form``: ``tensorrt`` (TensorRT's Q/DQ placement; ``fp32_weights`` keeps fp32 weights
@@ -350,6 +379,10 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path], calib: Optional[Path], 
     from fastscnn_edge.fileio import check_writable
 
     t0 = time.perf_counter()
+    o = options
+    form, method, percentile, count, cache, holdout, val = o.form, o.method, o.percentile, o.count, o.cache, o.holdout, o.val
+    fp32_weights, validate, min_agreement, res, refine_head = o.fp32_weights, o.validate, o.min_agreement, o.res, o.refine_head
+    exclude, max_drop, sensitivity, speed, float_type = o.exclude, o.max_drop, o.sensitivity, o.speed, o.float_type
     if form not in FORMS:
         raise UserError(f"unknown INT8 form {form!r}.", fix=f"use one of: {', '.join(FORMS)}.")
     if method not in METHODS:
@@ -673,7 +706,7 @@ def _quantized_nodes(proto):  # noqa: ANN001, ANN202
 
 def _check_placement(proto, fp32_weights: bool) -> None:  # noqa: ANN001
     from fastscnn_edge.errors import ValidationFailed
-    from fastscnn_edge.trt.onnx_check import check_qdq, check_qdq_placement
+    from fastscnn_edge.onnx_rules import check_qdq, check_qdq_placement
 
     problems = check_qdq(proto) + check_qdq_placement(proto, int8_weights=not fp32_weights)
     if problems:

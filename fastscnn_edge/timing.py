@@ -36,14 +36,14 @@ class _Step:
     close: Callable[[], None] = lambda: None
 
 
-def open_runner(case: BenchCase, opts: BenchOptions):  # noqa: ANN201 - backends.Runner
+def open_case_runner(case: BenchCase, opts: BenchOptions):  # noqa: ANN201 - backends.Runner
     """Open the runner for ``case`` with the options that belong to loading (threads, torch layout)."""
-    from fastscnn_edge.backends import load_runner
+    from fastscnn_edge.backends import open_runner
 
     check_options([case], opts)
     torch_options: Dict[str, object] = {"channels_last": opts.channels_last, "half": opts.half}
-    runner = load_runner(case.artifact, backend=case.backend, device=case.device, threads=opts.threads,
-                         head=case.head, res=case.res, arch=case.arch, torch_options=torch_options)
+    runner = open_runner(case.artifact, backend=case.backend, device=case.device, threads=opts.threads,
+                         head=case.head, resolution=case.res, arch=case.arch, torch_options=torch_options)
     if case.backend == "torch" and opts.half:
         case.precision = "fp16"
     return runner
@@ -213,7 +213,7 @@ def run_case(case: BenchCase, opts: BenchOptions, *, progress: Optional[Progress
     check_options([case], opts)
     own = runner is None
     if runner is None:
-        runner = open_runner(case, opts)
+        runner = open_case_runner(case, opts)
     if case.backend == "tensorrt":  # the engine's own metadata is the truth, whatever its sidecar layout
         case.head = getattr(runner.meta, "head", None) or case.head
         case.precision = getattr(runner.meta, "precision", None) or case.precision

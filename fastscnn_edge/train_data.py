@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -19,8 +19,17 @@ from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import IMAGENET_MEAN, IMAGENET_STD
 from fastscnn_edge.progress import Progress, report
 
-if TYPE_CHECKING:
-    from fastscnn_edge.train import TrainConfig
+
+
+class TrainConfig(Protocol):
+    """The fields of a :class:`fastscnn_edge.train.TrainConfig` the data pipeline reads (train calls
+    this module, so the type it needs is declared here, below it)."""
+
+    crop: Tuple[int, int]
+    augment: bool
+    scale: Tuple[float, float]
+    brightness: float
+    color_noise: float
 
 
 @dataclass

@@ -36,39 +36,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from fastscnn_edge.artifact import Artifact, open_artifact
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.triton_templates import TRITON_DTYPES
+from fastscnn_edge.triton_templates import TRITON_DTYPES, ArtifactInfo, Tensor  # noqa: F401 - the shared types live below
+from fastscnn_edge.vocab import check
 
-BACKENDS = ("auto", "python", "openvino")
 KINDS = ("auto", "gpu", "cpu")
 PARAM_PREFIX = "fastscnn_edge."
 DEFAULT_MAX_BATCH = 8
 DEFAULT_QUEUE_DELAY_US = 2000
 
-
-
-@dataclass
-class Tensor:
-    name: str
-    dtype: str  # numpy dtype name
-    shape: List[int]  # full shape, batch first; -1 for a dynamic dimension
-
-
-@dataclass
-class ArtifactInfo:
-    """What the repository writer knows of one artifact, all from its metadata."""
-
-    path: Path
-    kind: str  # "onnx" | "engine"
-    meta: ModelMeta
-    inputs: List[Tensor]
-    outputs: List[Tensor]
-    batch_cap: Optional[int]  # largest batch the artifact takes where its batch dim is dynamic (None: any)
-    parameters: Dict[str, str] = field(default_factory=dict)
-    batch_note: str = ""  # why the batch is limited, where it is
-
-    @property
-    def dynamic_batch(self) -> bool:
-        return bool(self.inputs) and bool(self.inputs[0].shape) and self.inputs[0].shape[0] == -1
 
 
 @dataclass
@@ -269,8 +244,7 @@ def build_config(infos: Sequence[ArtifactInfo], name: str, *, backend: str = "au
     ``threads``: onnxruntime intra-op threads per instance (ONNX models only).
     """
     first = infos[0]
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r}.", fix=f"use one of: {', '.join(BACKENDS)}.")
+    check("Triton backend", backend)
     if kind not in KINDS:
         raise UserError(f"unknown instance kind {kind!r}.", fix=f"use one of: {', '.join(KINDS)}.")
     if instances < 1:
@@ -490,7 +464,7 @@ def _have_schema() -> bool:
 
 
 def _write_model(folder: Path, m: RepoModel) -> None:
-    from fastscnn_edge.trt.sidecar import sidecar_path
+    from fastscnn_edge.sidecar import sidecar_path
 
     folder.mkdir(parents=True)
     (folder / "config.pbtxt").write_text(m.config.to_pbtxt(), encoding="utf-8")

@@ -3,10 +3,11 @@ an ONNX with onnxruntime, and the client example ``serve`` prints (Python, ``tri
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
 
-if TYPE_CHECKING:
-    from fastscnn_edge.triton import ArtifactInfo
+from fastscnn_edge.metadata import ModelMeta
 
 
 # numpy dtype name -> Triton data type (model_config.proto DataType)
@@ -15,6 +16,32 @@ TRITON_DTYPES = {
     "uint64": "TYPE_UINT64", "int8": "TYPE_INT8", "int16": "TYPE_INT16", "int32": "TYPE_INT32",
     "int64": "TYPE_INT64", "float16": "TYPE_FP16", "float32": "TYPE_FP32", "float64": "TYPE_FP64",
 }
+
+
+# The types the repository writer (fastscnn_edge.triton) and these templates share, below both.
+@dataclass
+class Tensor:
+    name: str
+    dtype: str  # numpy dtype name
+    shape: List[int]  # full shape, batch first; -1 for a dynamic dimension
+
+
+@dataclass
+class ArtifactInfo:
+    """What the repository writer knows of one artifact, all from its metadata."""
+
+    path: Path
+    kind: str  # "onnx" | "engine"
+    meta: ModelMeta
+    inputs: List[Tensor]
+    outputs: List[Tensor]
+    batch_cap: Optional[int]  # largest batch the artifact takes where its batch dim is dynamic (None: any)
+    parameters: Dict[str, str] = field(default_factory=dict)
+    batch_note: str = ""  # why the batch is limited, where it is
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return bool(self.inputs) and bool(self.inputs[0].shape) and self.inputs[0].shape[0] == -1
 
 
 PYTHON_MODEL = '''"""Triton Python-backend model written by fastscnn-edge: runs model.onnx with onnxruntime.

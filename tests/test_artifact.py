@@ -18,7 +18,7 @@ RES = (64, 128)
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.trt.sidecar import Sidecar, TensorInfo, write_sidecar
+    from fastscnn_edge.sidecar import Sidecar, TensorInfo, write_sidecar
 
     d = tmp_path_factory.mktemp("art")
     static = export_onnx(ExportSpec(res=RES, input_format="bgr8", output=d / "s.onnx"), validate=False).path

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastscnn_edge.backends import load_runner
+from fastscnn_edge.backends import open_runner
 from fastscnn_edge.checkpoint import from_model, save
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.export import ExportSpec, export_onnx
@@ -22,7 +22,7 @@ def test_torch_and_onnxruntime_runners_agree(tmp_path, ckpt, head):
     onnx_path = export_onnx(ExportSpec(weights=ckpt, head=head, res=(64, 128), output=tmp_path / "m.onnx")).path
     rng = np.random.default_rng(0)
     bgr = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
-    with load_runner(ckpt, head=head, res=(64, 128)) as t, load_runner(onnx_path, backend="onnxruntime") as o:
+    with open_runner(ckpt, head=head, resolution=(64, 128)) as t, open_runner(onnx_path, backend="onnxruntime") as o:
         assert (t.backend, o.backend) == ("torch", "onnxruntime")
         yt, yo = t(t.preprocess(bgr)), o(o.preprocess(bgr))
         assert yt.shape == yo.shape
@@ -35,16 +35,16 @@ def test_torch_and_onnxruntime_runners_agree(tmp_path, ckpt, head):
 def test_resolution_mismatch_and_wrong_backend(tmp_path):
     p = export_onnx(ExportSpec(res=(64, 128), output=tmp_path / "m.onnx")).path
     with pytest.raises(UserError, match="exported for 64x128"):
-        load_runner(p, res=(128, 256))
+        open_runner(p, resolution=(128, 256))
     with pytest.raises(UserError, match="the tensorrt backend does not run it.*fastscnn-edge build-engine"):
-        load_runner(p, backend="tensorrt")
+        open_runner(p, backend="tensorrt")
     with pytest.raises(UserError, match="does not exist"):
-        load_runner(tmp_path / "nope.onnx")
+        open_runner(tmp_path / "nope.onnx")
     with pytest.raises(UserError, match="extension"):
-        load_runner(__file__)
+        open_runner(__file__)
 
 
 def test_reference_model_without_artifact():
-    with load_runner(None, backend="torch", res=(64, 64), head="prob") as r:
+    with open_runner(None, backend="torch", resolution=(64, 64), head="prob") as r:
         y = r(r.random_input(np.random.default_rng(0)))
     assert y.shape == (1, 19, 64, 64) and np.allclose(y.sum(1), 1, atol=1e-5)

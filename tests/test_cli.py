@@ -63,9 +63,9 @@ def test_runtime_path_runs_an_onnx_without_torch(tmp_path):
     r = export_onnx(ExportSpec(head="cls", res=(64, 128), input_format="bgr8", output=tmp_path / "m.onnx"))
     p = _run_blocked(f"""
         import numpy as np
-        from fastscnn_edge.backends import load_runner
+        from fastscnn_edge.backends import open_runner
         for backend in ("onnxruntime", "auto"):
-            with load_runner({str(r.path)!r}, backend=backend) as run:
+            with open_runner({str(r.path)!r}, backend=backend) as run:
                 x = run.preprocess(np.zeros((100, 150, 3), np.uint8))
                 y = run(x)
             assert y.shape == (1, 64, 128) and y.dtype == np.uint8, (y.shape, y.dtype)

@@ -249,15 +249,14 @@ def test_export_refine_of_an_align_corners_model_is_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def cpu_forms(exports, tmp_path_factory) -> dict:
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
     from fastscnn_edge.synth import generate
 
     scenes = generate(tmp_path_factory.mktemp("scenes"), 8, 3, RES)
     calib = scenes / "leftImg8bit" / "train"
     d = exports["dir"]
-    return {"refined": to_int8(exports["dense"].path, d / "q.onnx", calib, form="cpu", method="minmax", val=scenes),
-            "dense": to_int8(exports["dense"].path, d / "qd.onnx", calib, form="cpu", method="minmax", val=scenes,
-                             refine_head=False),
+    return {"refined": to_int8(exports["dense"].path, d / "q.onnx", calib, options=Int8Options(form="cpu", method="minmax", val=scenes)),
+            "dense": to_int8(exports["dense"].path, d / "qd.onnx", calib, options=Int8Options(form="cpu", method="minmax", val=scenes, refine_head=False)),
             "scenes": scenes}
 
 
@@ -304,14 +303,13 @@ def test_refined_head_is_refused_for_gpus_in_one_line(exports, cpu_forms, tmp_pa
 def test_dense_cpu_form_is_noted_when_the_head_cannot_be_refined(cpu_forms, tmp_path):
     """A dynamic export keeps the dense head; quantize says why in one line."""
     from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
     from tests.test_quantize import varied_model
 
     src = export_onnx(ExportSpec(res=RES, dynamic=True, output=tmp_path / "dyn.onnx"), model=varied_model(),
                       validate=False).path
     lines = []
-    r = to_int8(src, tmp_path / "q.onnx", cpu_forms["scenes"] / "leftImg8bit" / "train", form="cpu", method="minmax",
-                res=RES, log=lines.append, validate=False, holdout=0)
+    r = to_int8(src, tmp_path / "q.onnx", cpu_forms["scenes"] / "leftImg8bit" / "train", options=Int8Options(form="cpu", method="minmax", res=RES, validate=False, holdout=0), log=lines.append)
     assert r.meta.extra.get("cls_head_layout") != "refine"
     assert any("stays dense" in ln and "dynamic" in ln for ln in lines)
 

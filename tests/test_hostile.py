@@ -61,7 +61,7 @@ def lab(tmp_path_factory):  # noqa: ANN001, ANN201
     from fastscnn_edge.metadata import read_onnx_meta
     from fastscnn_edge.model import build_model
     from fastscnn_edge.train import TrainConfig, train
-    from fastscnn_edge.trt.sidecar import Sidecar, TensorInfo, write_sidecar
+    from fastscnn_edge.sidecar import Sidecar, TensorInfo, write_sidecar
 
     root = tmp_path_factory.mktemp("lab")
     torch.manual_seed(0)
@@ -406,7 +406,7 @@ def test_bench_refuses_a_bad_engine_sidecar(lab, work, capfd, edit, needle):  # 
 
 
 def test_sidecar_accepts_the_optional_rtx_fields(lab, work, capfd):  # noqa: ANN001
-    from fastscnn_edge.trt.sidecar import read_sidecar
+    from fastscnn_edge.sidecar import read_sidecar
 
     data = {**lab.sidecar, "runtime": "tensorrt_rtx", "compute_capabilities": [[8, 6], [8, 9], [12, 0]]}
     engine = _engine_with_sidecar(work, data)

@@ -15,17 +15,19 @@ PKG = Path(__file__).resolve().parents[1] / "fastscnn_edge"
 # Bottom first. "commands.*" stands for every module of fastscnn_edge/commands not named elsewhere.
 LAYERS: List[List[str]] = [
     ["version", "errors"],  # foundation
-    ["fileio", "machine", "schema", "progress", "paths", "stats", "cuda_buffers", "model", "metrics",
-     "trt.capability", "trt.onnx_check", "cls_head"],  # utilities, each on the foundation alone
-    ["resolution", "trt.api", "ov_runtime", "registry", "conformance", "envinfo"],  # values; the TensorRT and OpenVINO call layers
+    ["vocab"],  # the words of every option, each defined once
+    ["fileio", "machine", "schema", "progress", "stats", "cuda_buffers", "model", "metrics", "onnx_rules", "cls_head",
+     "precision", "trt"],  # utilities, each on the foundation alone; the precision table
+    ["paths", "resolution", "capability", "trt.lib", "ov_runtime", "registry", "conformance", "envinfo"],  # values;
+    # the capability table (reads precision); the TensorRT and OpenVINO call layers
     ["metadata"],  # ModelMeta: what every artifact carries
-    ["preprocess", "checkpoint", "trt.sidecar"],  # stored formats
+    ["preprocess", "checkpoint", "sidecar"],  # stored formats
     ["artifact", "runner", "datasets", "convert", "synth", "triton_templates", "rosimage"],  # files read once, the runner interface
-    ["palette", "train_data", "calibration", "report", "triton", "export", "trt.runner", "describe", "qdq",
+    ["palette", "train_data", "calibration", "report", "triton", "export", "trt.runner", "trt.builder", "describe", "qdq",
      "quant_eval"],  # single steps
     ["sensitivity"],  # mixed INT8: sensitivity and the drop budget, over qdq and quant_eval
     ["backends", "quantize", "train", "bench", "serving", "stream"],  # runners, precision, training, cases, a server, the stream runtime
-    ["evaluate", "timing", "trt.build", "trt", "bags", "ros2"],  # workflows over runners; ROS 2 bags and the node
+    ["evaluate", "timing", "engine", "bags", "ros2"],  # workflows: eval, timing, the engine build; ROS 2 bags and the node
     ["predict"],
     ["api"],  # the public Python API
     [""],  # the package itself (fastscnn_edge/__init__.py re-exports the API)

@@ -16,7 +16,7 @@ import pytest
 from test_evaluate import RES, export_varied
 
 from fastscnn_edge.artifact import Artifact
-from fastscnn_edge.backends import OpenVinoRunner, OrtRunner, load_runner
+from fastscnn_edge.backends import OpenVinoRunner, OrtRunner, open_runner
 from fastscnn_edge.errors import MissingDependency, UserError
 
 ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (scripts/setup.sh dev installs it)")
@@ -62,8 +62,8 @@ def _frames(runner, n: int = 6):  # noqa: ANN001, ANN202
 @pytest.mark.parametrize("name", ["cls", "cls_bgr8", "cls_nchw", "cls_dyn", "prob", "logits"])
 def test_openvino_runs_our_exports_with_onnxruntimes_labels(exports, name):
     res = RES if name == "cls_dyn" else None
-    with load_runner(exports[name], backend="openvino", res=res) as o, \
-            load_runner(exports[name], backend="onnxruntime", res=res) as r:
+    with open_runner(exports[name], backend="openvino", resolution=res) as o, \
+            open_runner(exports[name], backend="onnxruntime", resolution=res) as r:
         assert isinstance(o, OpenVinoRunner) and isinstance(r, OrtRunner)
         assert o.details["inference_precision"] == "f32"  # an fp32 file runs in fp32, even on a bf16 CPU
         same = total = 0
@@ -88,8 +88,8 @@ def test_the_dense_cls_head_runs_refined_with_identical_labels(exports, scenes):
     from fastscnn_edge.preprocess import read_image_bgr
 
     before = exports["cls"].read_bytes()
-    with load_runner(exports["cls"], backend="openvino") as best, \
-            load_runner(exports["cls"], backend="openvino", openvino_options={"cls_head": "dense"}) as dense:
+    with open_runner(exports["cls"], backend="openvino") as best, \
+            open_runner(exports["cls"], backend="openvino", openvino_options={"cls_head": "dense"}) as dense:
         assert best.details["cls_head"] == "refine" and best.details["cls_head_of_file"] == "nhwc"
         assert "rewritten at load" in best.description
         assert dense.details["cls_head"] == "nhwc" and "cls_head_of_file" not in dense.details
@@ -100,18 +100,18 @@ def test_the_dense_cls_head_runs_refined_with_identical_labels(exports, scenes):
             assert np.array_equal(predict_labels(best, bgr), predict_labels(dense, bgr)), p.name
     assert exports["cls"].read_bytes() == before  # the rewrite is in memory: the file serves TensorRT as it was
     # where the refined head cannot be built (a dynamic size) the file's head runs, and says so
-    with load_runner(exports["cls_dyn"], backend="openvino", res=RES) as o:
+    with open_runner(exports["cls_dyn"], backend="openvino", resolution=RES) as o:
         assert o.details["cls_head"] == "nchw" and "rewritten" not in o.description
 
 
 def test_bf16_is_a_choice_and_reported(exports):
-    with load_runner(exports["logits"], backend="openvino", openvino_options={"precision": "bf16"}) as o:
+    with open_runner(exports["logits"], backend="openvino", openvino_options={"precision": "bf16"}) as o:
         assert o.details["inference_precision"] in ("bf16", "f32")  # f32 where the CPU has no bf16
         assert o.description.split(" CPU ")[1].startswith(o.details["inference_precision"])
     with pytest.raises(UserError, match="inference precision"):
-        load_runner(exports["logits"], backend="openvino", openvino_options={"precision": "f16"})
+        open_runner(exports["logits"], backend="openvino", openvino_options={"precision": "f16"})
     with pytest.raises(UserError, match="unknown openvino option"):
-        load_runner(exports["logits"], backend="openvino", openvino_options={"presicion": "bf16"})
+        open_runner(exports["logits"], backend="openvino", openvino_options={"presicion": "bf16"})
     # the public API passes the options through
     from fastscnn_edge import api
 
@@ -125,7 +125,7 @@ def test_auto_picks_openvino_on_the_cpu_except_for_the_cpu_form(exports, monkeyp
 
     a = Artifact.open(exports["cls"])
     assert a.cpu_runtime()[0] == "openvino"
-    with load_runner(a, device="cpu") as r:
+    with open_runner(a, device="cpu") as r:
         assert r.backend == "openvino"
     (case,) = select_cases([exports["cls"]], device="cpu")
     assert case.backend == "openvino" and "OpenVINO is installed" in case.reason
@@ -140,15 +140,14 @@ def test_auto_picks_openvino_on_the_cpu_except_for_the_cpu_form(exports, monkeyp
 
 
 def test_cpu_form_stays_on_onnxruntime_and_engines_are_refused(exports, scenes, tmp_path):
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
 
-    cpu = to_int8(exports["cls"], tmp_path / "cls.int8-cpu.onnx", scenes / "leftImg8bit" / "train", form="cpu",
-                  method="minmax").path
+    cpu = to_int8(exports["cls"], tmp_path / "cls.int8-cpu.onnx", scenes / "leftImg8bit" / "train", options=Int8Options(form="cpu", method="minmax")).path
     a = Artifact.open(cpu)
     assert a.qdq_form == "cpu" and a.cpu_runtime()[0] == "onnxruntime"
-    with load_runner(a, device="cpu") as r:
+    with open_runner(a, device="cpu") as r:
         assert r.backend == "onnxruntime"
-    with load_runner(a, backend="openvino") as o:  # asked for: OpenVINO runs the CPU form's Q/DQ too
+    with open_runner(a, backend="openvino") as o:  # asked for: OpenVINO runs the CPU form's Q/DQ too
         assert o.backend == "openvino" and o.details["cls_head"] == "refine"
     eng = tmp_path / "m.engine"
     eng.write_bytes(b"x")
@@ -158,11 +157,10 @@ def test_cpu_form_stays_on_onnxruntime_and_engines_are_refused(exports, scenes, 
 
 @pytest.fixture(scope="module")
 def ov_int8(exports, scenes, tmp_path_factory):  # noqa: ANN001, ANN201
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
 
     d = tmp_path_factory.mktemp("ov_int8")
-    return to_int8(exports["cls"], d / "cls.int8-ov.onnx", scenes / "leftImg8bit" / "train",
-                   form="openvino", val=scenes / "leftImg8bit" / "val", min_agreement=0.9)
+    return to_int8(exports["cls"], d / "cls.int8-ov.onnx", scenes / "leftImg8bit" / "train", options=Int8Options(form="openvino", val=scenes / "leftImg8bit" / "val", min_agreement=0.9))
 
 
 def test_int8_openvino_form_passes_the_held_out_check(exports, ov_int8, scenes):
@@ -186,23 +184,22 @@ def test_int8_openvino_form_passes_the_held_out_check(exports, ov_int8, scenes):
     again = compare(exports["cls"].read_bytes(), r.path.read_bytes(), frames.inputs, "cls", frames.labels, 19,
                     runtime="openvino")
     assert again["pixel_agreement"] == pytest.approx(v["pixel_agreement"])
-    with load_runner(a) as o:
+    with open_runner(a) as o:
         assert o.backend == "openvino" and o.details["cls_head"] == "refine"
 
 
 def test_openvino_form_refusals_are_one_line_and_write_nothing(exports, ov_int8, scenes, tmp_path):
     from fastscnn_edge.errors import ValidationFailed
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
 
     out = tmp_path / "x.int8-ov.onnx"
     above = min(1.0, ov_int8.validation["pixel_agreement"] + 0.001)
     with pytest.raises(ValidationFailed, match="under the --min-agreement bar"):
-        to_int8(exports["cls"], out, scenes / "leftImg8bit" / "train", form="openvino",
-                val=scenes / "leftImg8bit" / "val", min_agreement=above)
+        to_int8(exports["cls"], out, scenes / "leftImg8bit" / "train", options=Int8Options(form="openvino", val=scenes / "leftImg8bit" / "val", min_agreement=above))
     with pytest.raises(UserError, match="--exclude, --max-drop apply to the TensorRT and CPU forms"):
-        to_int8(exports["cls"], out, scenes, form="openvino", exclude=["x"], max_drop=1.0)
+        to_int8(exports["cls"], out, scenes, options=Int8Options(form="openvino", exclude=["x"], max_drop=1.0))
     with pytest.raises(UserError, match="no range cache"):
-        to_int8(exports["cls"], out, None, form="openvino")
+        to_int8(exports["cls"], out, None, options=Int8Options(form="openvino"))
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -266,7 +263,7 @@ def test_an_openvino_ir_or_an_unreadable_graph_is_one_line(exports, tmp_path):
     bad = tmp_path / "bad.onnx"
     onnx.save(m, str(bad))
     with pytest.raises(UserError, match="OpenVINO .* cannot read bad.onnx"):
-        load_runner(bad, backend="openvino")
+        open_runner(bad, backend="openvino")
 
 
 def test_missing_dependency_type_and_version_rule():

@@ -24,9 +24,9 @@ def model(tmp_path_factory) -> Path:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def runner(model):  # noqa: ANN001, ANN201
-    from fastscnn_edge.backends import load_runner
+    from fastscnn_edge.backends import open_runner
 
-    with load_runner(model) as r:
+    with open_runner(model) as r:
         yield r
 
 

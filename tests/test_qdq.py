@@ -29,15 +29,15 @@ def int8_forms(exported, tmp_path_factory) -> dict:
     """The TensorRT form with int8 and with fp32 weights, from one calibration."""
     import cv2
 
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
 
     d = tmp_path_factory.mktemp("int8")
     (d / "calib").mkdir()
     rng = np.random.default_rng(0)
     for i in range(8):
         cv2.imwrite(str(d / "calib" / f"{i}.png"), cv2.resize(rng.integers(0, 256, (4, 8, 3), dtype=np.uint8), (128, 64)))
-    int8 = to_int8(exported, d / "m.int8.onnx", d / "calib", method="minmax")
-    fp32w = to_int8(exported, d / "m.w.onnx", None, method="minmax", cache=int8.cache, fp32_weights=True)
+    int8 = to_int8(exported, d / "m.int8.onnx", d / "calib", options=Int8Options(method="minmax"))
+    fp32w = to_int8(exported, d / "m.w.onnx", None, options=Int8Options(method="minmax", cache=int8.cache, fp32_weights=True))
     return {"int8": int8.path, "fp32-weights": fp32w.path}
 
 
@@ -58,7 +58,7 @@ def test_the_longer_branch_fuses_and_the_residual_is_quantized(exported):
 
 
 def test_quantized_graph_follows_the_placement_rules(int8_forms):
-    from fastscnn_edge.trt.onnx_check import check_onnx, check_qdq_placement
+    from fastscnn_edge.onnx_rules import check_onnx, check_qdq_placement
 
     m = onnx.load(str(int8_forms["int8"]))
     assert check_qdq_placement(m) == []

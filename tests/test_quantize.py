@@ -12,8 +12,8 @@ from onnx import TensorProto, numpy_helper
 
 from fastscnn_edge.errors import UserError, ValidationFailed
 from fastscnn_edge.metadata import read_onnx_meta
-from fastscnn_edge.quantize import compare, cpu_session, synthetic_frames, to_fp16, to_int8
-from fastscnn_edge.trt.onnx_check import check_qdq, check_qdq_placement
+from fastscnn_edge.quantize import Int8Options, compare, cpu_session, synthetic_frames, to_fp16, to_int8
+from fastscnn_edge.onnx_rules import check_qdq, check_qdq_placement
 
 RES = (64, 128)
 
@@ -84,7 +84,7 @@ def scenes(tmp_path_factory) -> Path:
 def trt_int8(models, calib_dir, tmp_path_factory):
     """The cls model quantized once for TensorRT (minmax); its cache sits beside it."""
     d = tmp_path_factory.mktemp("int8")
-    return to_int8(models["cls"], d / "cls.int8.onnx", calib_dir, form="tensorrt", method="minmax")
+    return to_int8(models["cls"], d / "cls.int8.onnx", calib_dir, options=Int8Options(form="tensorrt", method="minmax"))
 
 
 def io_types(path: Path) -> tuple:
@@ -173,7 +173,7 @@ def test_int8_tensorrt_form(models, trt_int8):
 
 def test_int8_tensorrt_form_with_fp32_weights(models, trt_int8, tmp_path):
     """Asked for, the weights stay fp32 behind Q/DQ pairs: same placement, same numbers, ~4x the weight bytes."""
-    r = to_int8(models["cls"], tmp_path / "w.onnx", None, method="minmax", cache=trt_int8.cache, fp32_weights=True)
+    r = to_int8(models["cls"], tmp_path / "w.onnx", None, options=Int8Options(method="minmax", cache=trt_int8.cache, fp32_weights=True))
     m, init = quant_nodes(r.path)
     weight_q = [n for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in init]
     assert len(weight_q) == 44 and all(init[n.input[0]].dtype == np.float32 for n in weight_q)
@@ -192,7 +192,7 @@ def test_validation_runs_on_val_images_with_ground_truth(models, scenes, tmp_pat
     from fastscnn_edge.preprocess import labels_to_size, read_image_bgr, to_network_input
 
     train = scenes / "leftImg8bit" / "train"
-    r = to_int8(models["cls"], tmp_path / "v.onnx", train, form="cpu", method="minmax", val=scenes)
+    r = to_int8(models["cls"], tmp_path / "v.onnx", train, options=Int8Options(form="cpu", method="minmax", val=scenes))
     v = r.validation
     assert read_onnx_meta(r.path).extra["calib_count"] == "10"  # --val given: all of --calib calibrates
     m, init = quant_nodes(r.path)
@@ -213,16 +213,15 @@ def test_validation_runs_on_val_images_with_ground_truth(models, scenes, tmp_pat
     assert v["miou_reference"] == pytest.approx(cm.miou())
     assert 0 <= v["miou"] <= 1
     with pytest.raises(UserError, match="also a calibration image"):
-        to_int8(models["cls"], tmp_path / "w.onnx", train, method="minmax", val=train)
+        to_int8(models["cls"], tmp_path / "w.onnx", train, options=Int8Options(method="minmax", val=train))
     assert not (tmp_path / "w.onnx").exists()
 
 
 def test_holdout_sets_images_aside_and_refuses_too_few_left(models, calib_dir, tmp_path):
     with pytest.raises(UserError, match="after holding out 5"):
-        to_int8(models["cls"], tmp_path / "h.onnx", calib_dir, method="minmax", holdout=0.5)
+        to_int8(models["cls"], tmp_path / "h.onnx", calib_dir, options=Int8Options(method="minmax", holdout=0.5))
     log: list = []
-    r = to_int8(models["cls"], tmp_path / "n.onnx", calib_dir, method="minmax", holdout=0.0,
-                log=log.append)
+    r = to_int8(models["cls"], tmp_path / "n.onnx", calib_dir, options=Int8Options(method="minmax", holdout=0.0), log=log.append)
     assert r.checked_on.startswith("synthetic") and any("--val" in m for m in log)  # says it is not real images
     assert read_onnx_meta(r.path).extra["calib_count"] == "10"
 
@@ -232,7 +231,7 @@ def test_int8_cpu_form_uses_uint8_activations(models, calib_dir, tmp_path):
 
     src = tmp_path / "fastscnn_paper_prob_64x128.onnx"
     shutil.copy(models["prob"], src)
-    r = to_int8(src, None, calib_dir, form="cpu", method="minmax")
+    r = to_int8(src, None, calib_dir, options=Int8Options(form="cpu", method="minmax"))
     assert r.path == tmp_path / "fastscnn_paper_prob_64x128.int8-cpu.onnx"  # beside the source, own suffix
     assert r.cache == tmp_path / "fastscnn_paper_prob_64x128.int8-cpu.calib.json"
     m, init = quant_nodes(r.path)
@@ -251,31 +250,30 @@ def test_int8_cpu_form_uses_uint8_activations(models, calib_dir, tmp_path):
     y = cpu_session(r.path.read_bytes()).run(None, {"input": x})[0]
     assert y.shape == (1, 19, *RES) and y.dtype == np.float32
     from fastscnn_edge.artifact import Artifact
-    from fastscnn_edge.trt.build import prepare
+    from fastscnn_edge.engine import BuildOptions, prepare
 
     assert Artifact.open(r.path).qdq_form == "cpu"
     with pytest.raises(UserError, match="is the INT8 CPU form") as e:  # TensorRT takes the other form
-        prepare(r.path, None, "int8", [], "auto", None, None, None)
+        prepare(r.path, options=BuildOptions(precision="int8"))
     assert "--int8" in e.value.fix
     np.testing.assert_allclose(y.sum(1), 1.0, atol=1e-3)  # the softmax head stayed float
 
 
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
 def test_histogram_methods_calibrate(models, calib_dir, tmp_path, method):
-    r = to_int8(models["cls"], tmp_path / "m.onnx", calib_dir, method=method, count=8)
+    r = to_int8(models["cls"], tmp_path / "m.onnx", calib_dir, options=Int8Options(method=method, count=8))
     assert read_onnx_meta(r.path).extra["calib_method"] == method and read_onnx_meta(r.path).extra["calib_count"] == "8"
     ranges = __import__("json").loads(r.cache.read_text())["ranges"]
     assert ranges and all(lo <= hi for lo, hi in ranges.values())
 
 
 def test_cache_reuse_without_images_is_byte_identical(models, calib_dir, trt_int8, tmp_path):
-    again = to_int8(models["cls"], tmp_path / "b.onnx", None, method="minmax", cache=trt_int8.cache)
+    again = to_int8(models["cls"], tmp_path / "b.onnx", None, options=Int8Options(method="minmax", cache=trt_int8.cache))
     assert again.cache_reused
     assert again.path.read_bytes() == trt_int8.path.read_bytes()
     # Same images, same cache: the calibration pass is skipped.
     log: list[str] = []
-    to_int8(models["cls"], tmp_path / "c.onnx", calib_dir, method="minmax", cache=trt_int8.cache,
-            log=log.append)
+    to_int8(models["cls"], tmp_path / "c.onnx", calib_dir, options=Int8Options(method="minmax", cache=trt_int8.cache), log=log.append)
     assert any("reusing calibration ranges" in m for m in log)
     assert (tmp_path / "c.onnx").read_bytes() == trt_int8.path.read_bytes()
 
@@ -283,11 +281,11 @@ def test_cache_reuse_without_images_is_byte_identical(models, calib_dir, trt_int
 def test_cache_for_another_method_target_or_model_is_refused(models, trt_int8, tmp_path):
     cache = trt_int8.cache
     with pytest.raises(UserError, match="method 'minmax'"):
-        to_int8(models["cls"], tmp_path / "b.onnx", None, method="entropy", cache=cache)
+        to_int8(models["cls"], tmp_path / "b.onnx", None, options=Int8Options(method="entropy", cache=cache))
     with pytest.raises(UserError, match="target .tensorrt."):
-        to_int8(models["cls"], tmp_path / "b.onnx", None, method="minmax", form="cpu", cache=cache)
+        to_int8(models["cls"], tmp_path / "b.onnx", None, options=Int8Options(method="minmax", form="cpu", cache=cache))
     with pytest.raises(UserError, match="different ONNX"):
-        to_int8(models["prob"], tmp_path / "c.onnx", None, method="minmax", cache=cache)
+        to_int8(models["prob"], tmp_path / "c.onnx", None, options=Int8Options(method="minmax", cache=cache))
     with pytest.raises(UserError, match="calibration images or a calibration cache"):
         to_int8(models["cls"], tmp_path / "d.onnx", None)
     assert list(tmp_path.iterdir()) == []
@@ -327,7 +325,7 @@ def test_failed_bar_writes_nothing(models, calib_dir, tmp_path):
     with pytest.raises(ValidationFailed, match="nothing was written"):
         to_fp16(models["prob"], tmp_path / "x.onnx", min_agreement=1.0000001)
     with pytest.raises(ValidationFailed):
-        to_int8(models["cls"], tmp_path / "y.onnx", calib_dir, method="minmax", count=8, min_agreement=1.0000001)
+        to_int8(models["cls"], tmp_path / "y.onnx", calib_dir, options=Int8Options(method="minmax", count=8, min_agreement=1.0000001))
     assert list(tmp_path.iterdir()) == []  # neither model nor cache
 
 
@@ -402,10 +400,9 @@ def test_quantize_runs_without_torch(models, trt_int8, tmp_path):
                     raise ModuleNotFoundError(f"No module named {{name!r}} (blocked)", name=name)
         sys.meta_path.insert(0, Block())
         from pathlib import Path
-        from fastscnn_edge.quantize import to_fp16, to_int8
+        from fastscnn_edge.quantize import Int8Options, to_fp16, to_int8
         to_fp16(Path({str(models["cls"])!r}), Path({str(tmp_path / "a.onnx")!r}))
-        to_int8(Path({str(models["cls"])!r}), Path({str(tmp_path / "b.onnx")!r}), None, method="minmax",
-                cache=Path({str(trt_int8.cache)!r}))
+        to_int8(Path({str(models["cls"])!r}), Path({str(tmp_path / "b.onnx")!r}), None, options=Int8Options(method="minmax", cache=Path({str(trt_int8.cache)!r})))
         assert "torch" not in sys.modules
     """)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
@@ -415,7 +412,7 @@ def test_quantize_runs_without_torch(models, trt_int8, tmp_path):
 
 
 # Ops the TensorRT ONNX parser (8.6 and later) imports natively; the exports use no others.
-from fastscnn_edge.trt.onnx_check import SUPPORTED_OPS as TRT_PARSER_OPS  # noqa: E402 - onnx-tensorrt operators.md
+from fastscnn_edge.onnx_rules import SUPPORTED_OPS as TRT_PARSER_OPS  # noqa: E402 - onnx-tensorrt operators.md
 
 
 def test_reduced_graphs_stay_parseable_by_tensorrt_8_6(models, trt_int8, tmp_path):

@@ -50,10 +50,12 @@ def data(tmp_path_factory):  # noqa: ANN201
 
 
 def _int8(data, out: Path, **kw):  # noqa: ANN001, ANN202
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
 
     kw.setdefault("form", "tensorrt")
-    return to_int8(data["hard"], out, data["calib"], method="minmax", val=data["scenes"], count=12, **kw)
+    progress = kw.pop("progress", None)
+    return to_int8(data["hard"], out, data["calib"], progress=progress,
+                   options=Int8Options(**{"method": "minmax", "val": data["scenes"], "count": 12, **kw}))
 
 
 def test_the_rescaled_model_is_the_same_function_with_one_wide_channel(data):  # noqa: ANN001
@@ -118,7 +120,7 @@ def test_sensitivity_ranks_the_rescaled_layers_worst_and_the_budget_holds(data, 
     cpu_session(r.path.read_bytes())
     import onnx
 
-    from fastscnn_edge.trt.onnx_check import check_qdq, check_qdq_placement
+    from fastscnn_edge.onnx_rules import check_qdq, check_qdq_placement
 
     proto = onnx.load(str(r.path))
     assert check_qdq(proto) == [] and check_qdq_placement(proto) == []
@@ -155,7 +157,7 @@ def test_budgets_that_cannot_hold_write_nothing(data, tmp_path):  # noqa: ANN001
     from test_quantize import varied_model
 
     from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
 
     out = tmp_path / "never.onnx"
     with pytest.raises(UserError):
@@ -169,17 +171,16 @@ def test_budgets_that_cannot_hold_write_nothing(data, tmp_path):  # noqa: ANN001
     for p in sorted((data["scenes"] / "leftImg8bit" / "val").rglob("*.png")):
         (plain / p.name).write_bytes(p.read_bytes())
     with pytest.raises(ValidationFailed) as e:
-        to_int8(fragile, out, data["calib"], form="cpu", method="minmax", val=plain, count=12, max_drop=0.0)
+        to_int8(fragile, out, data["calib"], options=Int8Options(form="cpu", method="minmax", val=plain, count=12, max_drop=0.0))
     assert "cannot be met" in str(e.value) and "agreement points" in str(e.value)
     assert e.value.exit_code == 4
     assert not out.exists() and not list(tmp_path.glob("never*"))
 
 
 def test_the_easy_model_needs_no_float_layer(data, tmp_path):  # noqa: ANN001
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
 
-    r = to_int8(data["easy"], tmp_path / "e.onnx", data["calib"], form="tensorrt", method="minmax",
-                val=data["scenes"], count=12, max_drop=1.0)
+    r = to_int8(data["easy"], tmp_path / "e.onnx", data["calib"], options=Int8Options(form="tensorrt", method="minmax", val=data["scenes"], count=12, max_drop=1.0))
     assert r.plan.float_layers == [] and r.plan.sensitivity == []  # plain INT8 fits: nothing measured per layer
     assert "float_layers" not in read_onnx_meta(r.path).extra
 
@@ -225,8 +226,8 @@ def test_cli_sensitivity_budget_and_json(data, tmp_path, capsys):  # noqa: ANN00
 def test_tensorrt_rtx_parses_and_builds_the_mixed_tensorrt_form(data, tmp_path, float_type):  # noqa: ANN001
     import onnx
 
-    from fastscnn_edge.trt import api
-    from fastscnn_edge.trt.onnx_check import check_onnx
+    from fastscnn_edge.trt import lib
+    from fastscnn_edge.onnx_rules import check_onnx
 
     r = _int8(data, tmp_path / "mixed.onnx", float_type=float_type,
               exclude=["global_feature_extractor.bottleneck1.0.conv_dw.0", "global_feature_extractor.ppm"])
@@ -242,7 +243,7 @@ def test_tensorrt_rtx_parses_and_builds_the_mixed_tensorrt_form(data, tmp_path, 
     assert check_onnx(r.path, generation="rtx", static=True, int8=True) == []
     if float_type == "fp16":  # our own rule for what the RTX parser cannot tell: 8.x takes FP32 scales only
         assert any("--float fp32" in p for p in check_onnx(r.path, generation="8", static=True, int8=True))
-    built = api.build_serialized(api.BuildRequest(onnx=r.path, strongly_typed=True, flags=[], runtime="rtx", profiles=[]))
+    built = lib.build_serialized(lib.BuildRequest(onnx=r.path, strongly_typed=True, flags=[], runtime="rtx", profiles=[]))
     assert len(built.plan) > 100_000
 
 
@@ -254,22 +255,19 @@ def test_float_fp16_is_for_the_tensorrt_form_only(data, tmp_path):  # noqa: ANN0
 
 def test_calibration_report_names_the_wide_channels_and_the_percentile_is_a_flag(data, tmp_path):  # noqa: ANN001
     from fastscnn_edge.calibration import load_cache
-    from fastscnn_edge.quantize import to_int8
+    from fastscnn_edge.quantize import Int8Options, to_int8
 
     hard = _int8(data, tmp_path / "h.onnx", validate=False)
     wide = [o for o in hard.outliers if o.kind == "one wide channel"]
     assert wide and all(any(RESCALED.match(n) for n in o.layers) for o in wide)
     assert "--max-drop" in wide[0].advice() and wide[0].channel_ratio > 10
-    easy = to_int8(data["easy"], tmp_path / "e.onnx", data["calib"], method="minmax", count=12, validate=False,
-                  val=data["scenes"])
+    easy = to_int8(data["easy"], tmp_path / "e.onnx", data["calib"], options=Int8Options(method="minmax", count=12, validate=False, val=data["scenes"]))
     assert not [o for o in easy.outliers if o.kind == "one wide channel"]  # the same model without the rescale
     # --calib-percentile: its own cache key (a cut of 99.9 gives other ranges than the default's)
-    a = to_int8(data["easy"], tmp_path / "p1.onnx", data["calib"], method="percentile", count=12, validate=False,
-                val=data["scenes"])
-    b = to_int8(data["easy"], tmp_path / "p2.onnx", data["calib"], method="percentile", count=12, validate=False,
-                val=data["scenes"], percentile=99.9)
+    a = to_int8(data["easy"], tmp_path / "p1.onnx", data["calib"], options=Int8Options(method="percentile", count=12, validate=False, val=data["scenes"]))
+    b = to_int8(data["easy"], tmp_path / "p2.onnx", data["calib"], options=Int8Options(method="percentile", count=12, validate=False, val=data["scenes"], percentile=99.9))
     ra, rb = load_cache(a.cache)["ranges"], load_cache(b.cache)["ranges"]
     assert load_cache(a.cache)["key"] != load_cache(b.cache)["key"] and ra != rb
     assert read_onnx_meta(b.path).extra["calib_percentile"] == "99.9"
     with pytest.raises(UserError):
-        to_int8(data["easy"], tmp_path / "p3.onnx", data["calib"], method="minmax", percentile=99.9)
+        to_int8(data["easy"], tmp_path / "p3.onnx", data["calib"], options=Int8Options(method="minmax", percentile=99.9))

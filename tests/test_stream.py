@@ -124,11 +124,11 @@ def test_a_live_frame_never_waits_in_a_queue_behind_the_model(runner):  # noqa: 
 
 
 def test_micro_batches_give_the_same_labels(tmp_path):  # noqa: ANN001
-    from fastscnn_edge.backends import load_runner
+    from fastscnn_edge.backends import open_runner
 
     dyn = export_varied(tmp_path / "dyn.onnx", dynamic=True)
     inputs = [_frames(7, seed=s) for s in range(3)]
-    with load_runner(dyn, res=(64, 128)) as r:
+    with open_runner(dyn, resolution=(64, 128)) as r:
         sinks = [stream.CollectSink() for _ in inputs]
         rep = stream.Pipeline(r, [ListSource(f) for f in inputs], sinks, batch=3).run()
         assert rep.batch == 3 and rep.frames == 21

@@ -48,7 +48,7 @@ def onnx_models(tmp_path_factory):  # noqa: ANN001, ANN201
 def _engine(folder: Path, *, dynamic: bool, extra: dict | None = None) -> Path:
     """An engine artifact for the writer: placeholder plan bytes + a valid sidecar (the writer reads only metadata)."""
     from fastscnn_edge.metadata import ModelMeta
-    from fastscnn_edge.trt.sidecar import Sidecar, TensorInfo, sidecar_path, write_sidecar
+    from fastscnn_edge.sidecar import Sidecar, TensorInfo, sidecar_path, write_sidecar
 
     engine = folder / ("m_dyn.fp16.engine" if dynamic else "m.fp16.engine")
     engine.write_bytes(b"not a real plan: the repository writer copies it and reads the sidecar")
@@ -330,10 +330,10 @@ def _infer(protocol: str, url: str, model: str, name: str, x: np.ndarray, dtype:
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_server_labels_equal_the_local_runner_for_uint8_frames(server, onnx_models, protocol):
-    from fastscnn_edge.backends import load_runner
+    from fastscnn_edge.backends import open_runner
 
     url = server.http_url if protocol == "http" else server.grpc_url
-    runner = load_runner(onnx_models["frames"])
+    runner = open_runner(onnx_models["frames"])
     for seed in (0, 1):
         x = _frames(1, seed)
         got = _infer(protocol, url, "frames_cls", "frames", x, "UINT8", "labels")
@@ -343,10 +343,10 @@ def test_server_labels_equal_the_local_runner_for_uint8_frames(server, onnx_mode
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_server_labels_equal_the_local_runner_for_float_batches(server, onnx_models, protocol):
-    from fastscnn_edge.backends import load_runner
+    from fastscnn_edge.backends import open_runner
 
     url = server.http_url if protocol == "http" else server.grpc_url
-    runner = load_runner(onnx_models["float"], res=RES)
+    runner = open_runner(onnx_models["float"], resolution=RES)
     x = np.random.default_rng(3).standard_normal((2, 3, *RES), dtype=np.float32)
     got = _infer(protocol, url, "float_dyn", "input", x, "FP32", "labels")
     assert got.dtype == np.int32 and got.shape == (2, *RES)
@@ -369,7 +369,7 @@ def test_server_loaded_our_configs(server):
 def test_client_example_runs_against_the_server(server, onnx_models, tmp_path, monkeypatch, capsys):
     import cv2
 
-    from fastscnn_edge.backends import load_runner
+    from fastscnn_edge.backends import open_runner
     from fastscnn_edge.triton import describe_artifact
     from fastscnn_edge.triton_templates import client_example
 
@@ -381,7 +381,7 @@ def test_client_example_runs_against_the_server(server, onnx_models, tmp_path, m
     exec(compile(client_example(server.http_url, "frames_cls", info), "client_example", "exec"), scope)  # noqa: S102
     scope["client"].close()
     assert "is the most frequent class" in capsys.readouterr().out
-    runner = load_runner(onnx_models["frames"])
+    runner = open_runner(onnx_models["frames"])
     assert np.array_equal(scope["labels"].astype(np.int64), runner.labels(runner(frame[None]))[0])
 
 
@@ -400,7 +400,7 @@ def test_readme_client_example_is_the_generated_one(onnx_models):
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_command_runs_until_stopped(onnx_models, tmp_path, stop_signal):
     """`fastscnn-edge serve` end to end: ready line with the address, a real query, Ctrl-C (or SIGTERM), clean exit."""
-    from fastscnn_edge.backends import load_runner
+    from fastscnn_edge.backends import open_runner
 
     _triton_env()
     cmd = [sys.executable, "-m", "fastscnn_edge", "serve", str(onnx_models["frames"]), "--http-port", "0",
@@ -423,7 +423,7 @@ def test_serve_command_runs_until_stopped(onnx_models, tmp_path, stop_signal):
         assert "frames_cls (frames UINT8 [1, 64, 128, 3]" in text and "tritonclient.http" in text
         x = _frames(1, 5)
         got = _infer("http", http, "frames_cls", "frames", x, "UINT8", "labels")
-        runner = load_runner(onnx_models["frames"])
+        runner = open_runner(onnx_models["frames"])
         assert np.array_equal(got.astype(np.int64), runner.labels(runner(x)))
         proc.send_signal(stop_signal)
         rest, _ = proc.communicate(timeout=30)

@@ -51,7 +51,7 @@ def models(tmp_path_factory, calib_images):
     """Exports (and their FP16/INT8 forms) made on first use and shared by the matrix."""
     from fastscnn_edge.checkpoint import resolve_model
     from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.quantize import to_fp16, to_int8
+    from fastscnn_edge.quantize import Int8Options, to_fp16, to_int8
 
     d = tmp_path_factory.mktemp("matrix")
     model, ckpt = resolve_model(None, None)
@@ -69,9 +69,9 @@ def models(tmp_path_factory, calib_images):
         elif prec == "fp16":
             made[key] = to_fp16(get(head, inp, lab, dyn, "fp32"), validate=False).path
         else:
-            made[key] = to_int8(get(head, inp, lab, dyn, "fp32"), None, calib_images, form="tensorrt",
-                                method="minmax", count=8, validate=False,
-                                **({"res": (128, 256)} if dyn else {})).path
+            made[key] = to_int8(get(head, inp, lab, dyn, "fp32"), None, calib_images,
+                               options=Int8Options(form="tensorrt", method="minmax", count=8, validate=False,
+                                                   res=(128, 256) if dyn else None)).path
         return made[key]
 
     return get
@@ -97,17 +97,17 @@ TRT_TO_ONNX = {"FLOAT": 1, "UINT8": 2, "INT32": 6, "INT64": 7, "HALF": 10}
 
 @pytest.mark.parametrize("case", MATRIX, ids=[_id(c) for c in MATRIX])
 def test_every_export_form_parses_and_builds(models, case):
-    from fastscnn_edge.trt import api
-    from fastscnn_edge.trt.onnx_check import check_onnx
+    from fastscnn_edge.trt import lib
+    from fastscnn_edge.onnx_rules import check_onnx
 
     head, inp, lab, dyn, prec = case
     if prec == "int8" and dyn:
         pytest.importorskip("fastscnn_edge.quantize")
     path = models(*case)
     assert check_onnx(path, generation="rtx", static=not dyn, int8=(prec == "int8")) == []
-    req = api.BuildRequest(onnx=path, strongly_typed=True, flags=[], runtime="rtx",
+    req = lib.BuildRequest(onnx=path, strongly_typed=True, flags=[], runtime="rtx",
                            profiles=[_range_profile(path)] if dyn else [])
-    built = api.build_serialized(req)
+    built = lib.build_serialized(req)
     assert len(built.plan) > 100_000
     # the engine keeps the graph's I/O names and types (uint8 frames in, the export's label type out)
     io = {t.name: TRT_TO_ONNX[t.dtype] for t in built.io}
@@ -141,18 +141,18 @@ def _hand_made(tmp_path: Path, cast_first: bool) -> Path:
 @pytest.mark.parametrize("cast_first", [False, True])
 def test_uint8_input_rule_agrees_with_the_real_parser(tmp_path, cast_first):
     """Our rule "a uint8 input feeds only a Cast" and NVIDIA's parser give the same verdict."""
-    from fastscnn_edge.trt import api
-    from fastscnn_edge.trt.onnx_check import check_onnx
+    from fastscnn_edge.trt import lib
+    from fastscnn_edge.onnx_rules import check_onnx
 
     path = _hand_made(tmp_path, cast_first)
     ours = [p for p in check_onnx(path) if "uint8 input" in p]
-    parsed = api.parse_onnx(path, "rtx")
+    parsed = lib.parse_onnx(path, "rtx")
     assert (ours == []) == (parsed.problems == []) == cast_first
     if not cast_first:
         assert "feeds Transpose nchw" in ours[0]
         assert parsed.problems[0].node == "nchw" and "UInt8" in parsed.problems[0].desc
         with pytest.raises(UserError) as e:
-            api.build_serialized(api.BuildRequest(onnx=path, strongly_typed=True, flags=[], profiles=[], runtime="rtx"))
+            lib.build_serialized(lib.BuildRequest(onnx=path, strongly_typed=True, flags=[], profiles=[], runtime="rtx"))
         msg = str(e.value)
         assert "node nchw" in msg and "UInt8" in msg and "--input float" in msg and "\n" not in msg
 
@@ -160,19 +160,19 @@ def test_uint8_input_rule_agrees_with_the_real_parser(tmp_path, cast_first):
 def test_turing_fp32_build_failure_names_the_node_and_the_fix(models):
     """A real builder failure (no FP32 GEMM on Turing) is one line with the node and what to change; the
     capability table refuses the same request before any work."""
-    from fastscnn_edge.trt import api
-    from fastscnn_edge.trt.capability import Environment, decide
+    from fastscnn_edge.trt import lib
+    from fastscnn_edge.capability import Environment, decide
 
     path = models("cls", "float", "uint8", False, "fp32")
     with pytest.raises(UserError) as e:
-        api.build_serialized(api.BuildRequest(onnx=path, strongly_typed=True, flags=[], profiles=[], runtime="rtx",
+        lib.build_serialized(lib.BuildRequest(onnx=path, strongly_typed=True, flags=[], profiles=[], runtime="rtx",
                                               compute_capabilities=[(7, 5)]))
     msg = str(e.value)
     assert "MatMul" in msg and "Turing" in msg and "--fp16" in msg and "\n" not in msg and "cudaError" not in msg
     with pytest.raises(UserError, match="build --fp16 for 7.5"):
         decide(Environment("1.7", runtime="rtx", build_for=((7, 5),)), "fp32", "fp32")
     fp16 = models("cls", "float", "uint8", False, "fp16")
-    built = api.build_serialized(api.BuildRequest(onnx=fp16, strongly_typed=True, flags=[], profiles=[], runtime="rtx",
+    built = lib.build_serialized(lib.BuildRequest(onnx=fp16, strongly_typed=True, flags=[], profiles=[], runtime="rtx",
                                                   compute_capabilities=[(7, 5)]))
     assert len(built.plan) > 100_000
 
@@ -188,7 +188,7 @@ def _cli(capsys, *args):  # noqa: ANN001, ANN202
 
 def test_build_engine_writes_an_rtx_engine_and_sidecar_without_a_gpu(models, tmp_path, capsys):
     from fastscnn_edge.machine import tensorrt_available
-    from fastscnn_edge.trt.sidecar import read_sidecar
+    from fastscnn_edge.sidecar import read_sidecar
 
     if tensorrt_available():
         pytest.skip("TensorRT proper is installed: --runtime auto would pick it")

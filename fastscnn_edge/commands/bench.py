@@ -91,7 +91,7 @@ def _bench_streams(cases, opts, streams: int, batch: int, rate: Optional[float],
 
     rows = []
     for c in cases:
-        with timing.open_runner(c, opts) as runner, bar() as progress:
+        with timing.open_case_runner(c, opts) as runner, bar() as progress:
             rep = stream.bench_streams(runner, streams=streams, frames=opts.iters, batch=batch, rate=rate,
                                        warmup=opts.warmup, progress=progress)
             label = f"{c.backend} {c.device} {c.precision} {c.head} {c.res[0]}x{c.res[1]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -28,39 +29,29 @@ def build_engine_cmd(
     output: Optional[Path] = options.output(help="Output .engine (one ONNX). Default: artifacts/engines/."),
 ) -> None:
     """Build TensorRT engines; the capability table refuses what this TensorRT/GPU cannot do, before any work."""
+    from fastscnn_edge.artifact import Artifact
+    from fastscnn_edge.commands.progress import bar
+    from fastscnn_edge.engine import BuildOptions, build_engine, default_onnx_inputs, prepare
     from fastscnn_edge.paths import DEFAULT_ARCH, DEFAULT_HEAD
+    from fastscnn_edge.precision import from_flags
     from fastscnn_edge.resolution import or_paper, parse_resolutions
-    from fastscnn_edge.trt.build import build_engine, default_onnx_inputs, prepare
-    from fastscnn_edge.trt.capability import parse_compute_capabilities
 
-    chosen = [name for name, on in (("fp32", fp32), ("fp16", fp16), ("int8", int8)) if on]
-    if len(chosen) > 1:
-        raise UserError(f"--{' and --'.join(chosen)} were both given.", fix="pick one of --fp32, --fp16, --int8.")
-    precision = chosen[0] if chosen else None  # default: int8 for a Q/DQ ONNX, else fp16
     resolutions = parse_resolutions(res)
-    ccs = parse_compute_capabilities(compute_capability or [])
+    opts = BuildOptions(precision=from_flags(fp32=fp32, fp16=fp16, int8=int8),  # None: the one default rule
+                        target=target, runtime=runtime, compute_capabilities=tuple(compute_capability or ()),
+                        dla=dla, workspace_gib=workspace, timing_cache=timing_cache, calib=calib).checked()
     if onnx:
-        sources, per_file_res = list(onnx), resolutions
+        sources, opts_per_file = list(onnx), replace(opts, resolutions=resolutions)
     else:  # the default exports, one static file per resolution
-        sources = default_onnx_inputs(DEFAULT_ARCH, DEFAULT_HEAD, or_paper(resolutions))
-        per_file_res = []
+        sources, opts_per_file = default_onnx_inputs(DEFAULT_ARCH, DEFAULT_HEAD, or_paper(resolutions)), opts
     if output is not None and len(sources) > 1:
         raise UserError(f"-o {output} names one engine, but {len(sources)} ONNX files were given.",
                         fix="build them one at a time with -o.")
-    from fastscnn_edge.artifact import Artifact
-    from fastscnn_edge.trt.capability import default_precision
-
-    artifacts = [Artifact.open(src) for src in sources]  # each file read once for the whole command
-    precisions = [precision or default_precision(a.onnx_kind) for a in artifacts]
-    for a, prec in zip(artifacts, precisions):  # check every input before building the first one
-        prepare(a, output, prec, per_file_res, target, dla, workspace, calib, runtime=runtime, compute_capabilities=ccs)
-    from fastscnn_edge.commands.progress import bar
-
-    for a, prec in zip(artifacts, precisions):
+    # each file read and checked once for the whole command, every one before building the first
+    prepared = [prepare(Artifact.open(src), output, options=opts_per_file) for src in sources]
+    for pre in prepared:
         with bar(transient=True) as progress:
-            result = build_engine(a, output, prec, per_file_res, target, dla, workspace, timing_cache, calib,
-                                  runtime=runtime, compute_capabilities=ccs, log=lambda m: typer.echo(m, err=True),
-                                  progress=progress)
+            result = build_engine(pre, log=lambda m: typer.echo(m, err=True), progress=progress)
         typer.echo(result.summary())
 
 

@@ -41,10 +41,10 @@ def ros2_cmd(
         check_writable(json_out)
     require_rclpy()  # before loading the model
     from fastscnn_edge.commands.progress import bar
-    from fastscnn_edge.evaluate import open_runner
+    from fastscnn_edge.backends import open_runner
     from fastscnn_edge.resolution import parse_resolution
 
-    with open_runner(artifact, backend=backend, device=device, res=parse_resolution(res) if res else None,
+    with open_runner(artifact, backend=backend, device=device, resolution=parse_resolution(res) if res else None,
                      threads=threads) as runner:
         with bar(transient=True) as progress:
             rep = run_node(runner, opts, progress=progress, log=lambda m: typer.echo(m, err=True))

@@ -23,7 +23,7 @@ from fastscnn_edge.errors import UserError
 from fastscnn_edge.metadata import ModelMeta
 from fastscnn_edge.paths import runtime_cache_path
 from fastscnn_edge.runner import IOSpec, Runner
-from fastscnn_edge.trt.sidecar import check_compatible
+from fastscnn_edge.sidecar import check_compatible
 
 
 RTX_GPU_NEEDED = "running it needs an Ampere-or-later RTX GPU"
@@ -33,10 +33,10 @@ def check_runnable(a: Artifact) -> str:
     """The runtime to run engine ``a`` with, or UserError/MissingDependency (one line) before any CUDA work."""
     from fastscnn_edge.errors import MissingDependency
     from fastscnn_edge.machine import gpu_present
-    from fastscnn_edge.trt import api
+    from fastscnn_edge.trt import lib
 
     runtime = a.runtime or "tensorrt"
-    api.resolve_runtime(runtime)  # MissingDependency names the runtime to install
+    lib.resolve_runtime(runtime)  # MissingDependency names the runtime to install
     if not gpu_present():
         what = "a TensorRT-RTX engine" if runtime == "rtx" else "a TensorRT engine"
         need = RTX_GPU_NEEDED if runtime == "rtx" else "running it needs the NVIDIA GPU it was built on"
@@ -51,7 +51,7 @@ def check_runnable(a: Artifact) -> str:
 def open_engine_runner(artifact: "str | Path | Artifact", res: Optional[Sequence[int]] = None) -> "EngineRunner":
     """Open an engine (an Artifact, or a path read once) for inference at ``res`` (needed only for
     dynamic engines; a static engine's own size otherwise, and ``res`` must match it)."""
-    from fastscnn_edge.trt import api
+    from fastscnn_edge.trt import lib
 
     a = open_artifact(artifact)
     if res is not None:
@@ -60,10 +60,10 @@ def open_engine_runner(artifact: "str | Path | Artifact", res: Optional[Sequence
     from fastscnn_edge.cuda_buffers import device_info
 
     dev = device_info()
-    version = api.version(runtime)
+    version = lib.version(runtime)
     if a.sidecar is None:
         warnings.warn(f"{a.path.name} has no sidecar {a.path.name}.json: cannot check it was built for "
-                      f"{api.RUNTIME_NAMES[runtime]} {version} on {dev.name}; assuming the default preprocessing",
+                      f"{lib.RUNTIME_NAMES[runtime]} {version} on {dev.name}; assuming the default preprocessing",
                       stacklevel=2)
     else:
         for w in check_compatible(a.sidecar, version, dev.name, dev.compute_capability, runtime):
@@ -90,10 +90,10 @@ class EngineRunner(Runner):
     def __init__(self, a: Artifact, *, res: Optional[Sequence[int]], trt_version: str, gpu: str,
                  runtime: str = "tensorrt") -> None:
         from fastscnn_edge.cuda_buffers import Event, Stream, numpy_dtype
-        from fastscnn_edge.trt import api
+        from fastscnn_edge.trt import lib
 
         path, sidecar = a.path, a.sidecar
-        self.engine = api.Engine(path.read_bytes(), runtime,
+        self.engine = lib.Engine(path.read_bytes(), runtime,
                                  runtime_cache=runtime_cache_path(path) if runtime == "rtx" else None)
         tensors = self.engine.tensors()
         inputs = [t for t in tensors if t.is_input]
@@ -123,7 +123,7 @@ class EngineRunner(Runner):
         super().__init__(
             backend="tensorrt", device="cuda", meta=meta,
             io=IOSpec(tin.name, in_shape, in_dtype.name, tout.name, out_shape, out_dtype.name),
-            description=f"{api.RUNTIME_NAMES[runtime]} {trt_version} {meta.precision} on {gpu}",
+            description=f"{lib.RUNTIME_NAMES[runtime]} {trt_version} {meta.precision} on {gpu}",
             details={"path": str(path), "sidecar": sidecar is not None, "tensor_api": self.engine.tensor_api,
                      "runtime": runtime},
         )

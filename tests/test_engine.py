@@ -10,7 +10,7 @@ import pytest
 
 from fastscnn_edge.machine import tensorrt_available
 from fastscnn_edge.errors import MissingDependency, UserError
-from fastscnn_edge.trt.build import prepare
+from fastscnn_edge.engine import BuildOptions, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 no_trt_only = pytest.mark.skipif(tensorrt_available(), reason="checks the message shown where TensorRT is absent")
@@ -119,23 +119,24 @@ def test_default_inputs_are_the_default_exports(artifacts, capsys):
 
 
 def test_prepare_plans_default_path_and_profiles(artifacts, onnx_files):
-    pre = prepare(onnx_files["i32"], None, "fp16", [], "jetson-orin", None, None, None)
+    pre = prepare(onnx_files["i32"], options=BuildOptions(precision="fp16", target="jetson-orin"))
     assert pre.runtime == "tensorrt"  # a Jetson needs TensorRT proper, whatever is installed here
     assert pre.out == artifacts / "engines" / "fastscnn_paper_cls_64x128.fp16.engine"
     assert pre.plan.onnx_kind == "fp16" and pre.plan.strongly_typed and pre.static and pre.problems == []
-    pre = prepare(onnx_files["dyn"], None, "fp32", [(64, 128), (128, 256)], "auto", None, 1.0, None,
-                  runtime="tensorrt")
+    pre = prepare(onnx_files["dyn"], options=BuildOptions(precision="fp32", resolutions=[(64, 128), "128x256"],
+                                                          workspace_gib=1.0, runtime="tensorrt"))
     assert pre.resolutions == [(64, 128), (128, 256)] and not pre.static and pre.runtime == "tensorrt"
     assert pre.out.name == "fastscnn_paper_prob_64x128_128x256.fp32.engine"
-    pre = prepare(onnx_files["dyn"], None, "fp32", [(64, 128), (128, 256)], "rtx", None, 1.0, None, runtime="rtx")
+    pre = prepare(onnx_files["dyn"], options=BuildOptions(precision="fp32", resolutions=[(64, 128), (128, 256)],
+                                                          target="rtx", workspace_gib=1.0, runtime="rtx"))
     assert pre.out.name == "fastscnn_paper_prob_64x128_128x256.fp32.rtx.engine" and pre.plan.generation == "rtx"
     with pytest.raises(UserError, match="dynamic input size"):
-        prepare(onnx_files["dyn"], None, "fp32", [], "auto", None, None, None)
+        prepare(onnx_files["dyn"], options=BuildOptions(precision="fp32"))
 
 
 def test_trt_modules_import_without_tensorrt_torch_or_cuda():
-    code = ("import sys, fastscnn_edge.trt, fastscnn_edge.trt.build, fastscnn_edge.trt.runner, "
-            "fastscnn_edge.trt.api, fastscnn_edge.cuda_buffers, fastscnn_edge.commands.engine\n"
+    code = ("import sys, fastscnn_edge.trt, fastscnn_edge.engine, fastscnn_edge.trt.runner, "
+            "fastscnn_edge.trt.lib, fastscnn_edge.cuda_buffers, fastscnn_edge.commands.engine\n"
             "bad = [m for m in ('tensorrt', 'tensorrt_rtx', 'torch', 'cuda', 'pycuda') if m in sys.modules]\n"
             "assert not bad, bad\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -144,12 +145,12 @@ def test_trt_modules_import_without_tensorrt_torch_or_cuda():
 
 @no_trt_only
 def test_opening_an_engine_without_tensorrt_is_a_missing_dependency(tmp_path):
-    from fastscnn_edge.backends import load_runner
+    from fastscnn_edge.backends import open_runner
 
     fake = tmp_path / "m.engine"
     fake.write_bytes(b"\0" * 16)
     with pytest.raises(MissingDependency, match="TensorRT is not installed"):
-        load_runner(fake)
+        open_runner(fake)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,18 +161,19 @@ def test_opening_an_engine_without_tensorrt_is_a_missing_dependency(tmp_path):
 @pytest.mark.tensorrt
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_build_and_run_agrees_with_onnxruntime(onnx_files, tmp_path, precision):
-    from fastscnn_edge.backends import load_runner
-    from fastscnn_edge.trt.build import build_engine
-    from fastscnn_edge.trt.sidecar import read_sidecar
+    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.engine import build_engine
+    from fastscnn_edge.sidecar import read_sidecar
 
     out = tmp_path / f"m.{precision}.engine"
-    result = build_engine(onnx_files["i32"], out, precision, [], "auto", None, 1.0, tmp_path / "cache.bin")
+    result = build_engine(onnx_files["i32"], out,
+                          options=BuildOptions(precision=precision, workspace_gib=1.0, timing_cache=tmp_path / "cache.bin"))
     assert out.exists() and result.size > 0 and "fastscnn-edge bench" in result.summary()
     side = read_sidecar(out)
     assert side is not None and side.precision == precision and side.meta["input_format"] == "bgr8"
     assert (tmp_path / "cache.bin").exists()
-    ref = load_runner(onnx_files["i32"])
-    with load_runner(out) as run:
+    ref = open_runner(onnx_files["i32"])
+    with open_runner(out) as run:
         x = run.random_input(np.random.default_rng(0))
         y = run(x)
         assert y.shape == (1, 64, 128) and y.dtype == np.int32
@@ -187,13 +189,14 @@ def test_build_and_run_agrees_with_onnxruntime(onnx_files, tmp_path, precision):
 @pytest.mark.gpu
 @pytest.mark.tensorrt
 def test_dynamic_engine_with_two_profiles(onnx_files, tmp_path):
-    from fastscnn_edge.backends import load_runner
-    from fastscnn_edge.trt.build import build_engine
+    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.engine import build_engine
 
     out = tmp_path / "dyn.engine"
-    build_engine(onnx_files["dyn"], out, "fp32", [(64, 128), (96, 160)], "auto", None, 1.0, None)
+    build_engine(onnx_files["dyn"], out, options=BuildOptions(precision="fp32", resolutions=[(64, 128), (96, 160)],
+                                                              workspace_gib=1.0))
     for res in ((64, 128), (96, 160)):
-        with load_runner(out, res=res) as run:
+        with open_runner(out, resolution=res) as run:
             y = run(run.random_input(np.random.default_rng(0)))
             assert y.shape == (1, 19, *res)
             np.testing.assert_allclose(y.sum(axis=1), 1.0, atol=1e-3)
@@ -204,16 +207,18 @@ def test_default_precision_is_int8_for_a_qdq_onnx_else_fp16(onnx_files, tmp_path
     from onnx import TensorProto, helper, numpy_helper
 
     from fastscnn_edge.artifact import Artifact
-    from fastscnn_edge.trt.capability import default_precision
-    from fastscnn_edge.trt.onnx_check import onnx_kind
+    from fastscnn_edge.onnx_rules import onnx_kind
+    from fastscnn_edge.precision import default_for
 
     inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"), numpy_helper.from_array(np.array(0, np.int8), "z")]
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]), helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
     onnx.save(helper.make_model(graph), str(tmp_path / "q.onnx"))
-    assert default_precision(onnx_kind(tmp_path / "q.onnx")) == "int8"
-    assert default_precision(Artifact.open(onnx_files["i32"]).onnx_kind) == "fp16"
+    assert default_for(onnx_kind(tmp_path / "q.onnx")) == "int8"
+    assert default_for(Artifact.open(onnx_files["i32"]).onnx_kind) == "fp16"
+    # the library's build and the CLI share that one rule: prepare() with no precision applies it
+    assert prepare(onnx_files["i32"]).precision == "fp16"
 
 
 @no_trt_only
@@ -238,13 +243,13 @@ def test_first_ctrl_c_requests_a_stop_and_the_second_interrupts():
     import os
     import signal
 
-    from fastscnn_edge.trt.build import _ctrl_c_cancels
+    from fastscnn_edge.trt.builder import ctrl_c_cancels
 
     # Python's own Ctrl-C handler, as at a terminal (a suite run as a background job starts with SIGINT ignored)
     outer = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
-            with _ctrl_c_cancels() as cancel:
+            with ctrl_c_cancels() as cancel:
                 os.kill(os.getpid(), signal.SIGINT)
                 assert cancel.is_set()  # first: the build is asked to stop, Python code goes on
                 os.kill(os.getpid(), signal.SIGINT)  # second: the usual KeyboardInterrupt

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from fastscnn_edge.trt.onnx_check import check_onnx, check_qdq, onnx_kind
+from fastscnn_edge.onnx_rules import check_onnx, check_qdq, onnx_kind
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_quantize_helper_output_if_present(exported, tmp_path):
         cv2.imwrite(str(calib / f"{i}.png"), rng.integers(0, 256, (64, 128, 3), dtype=np.uint8))
     fp16 = Path(quantize.to_fp16(exported["int32"], tmp_path / "m.fp16.onnx").path)
     assert check_onnx(fp16, generation="10", reference=exported["int32"]) == []
-    int8 = Path(quantize.to_int8(exported["int32"], tmp_path / "m.int8.onnx", calib, form="tensorrt").path)
+    int8 = Path(quantize.to_int8(exported["int32"], tmp_path / "m.int8.onnx", calib, options=quantize.Int8Options(form="tensorrt")).path)
     assert check_onnx(int8, generation="8", int8=True, reference=exported["int32"]) == []
 
 
@@ -221,7 +221,7 @@ def _residual_block(defect: str = ""):
 
 
 def test_placement_of_a_fusible_residual_block_passes():
-    from fastscnn_edge.trt.onnx_check import check_qdq_placement
+    from fastscnn_edge.onnx_rules import check_qdq_placement
 
     model = _residual_block()
     assert check_qdq_placement(model) == [] and check_qdq(model) == []
@@ -236,7 +236,7 @@ def test_placement_of_a_fusible_residual_block_passes():
     ("float conv input", "quantized weights but a float input"),
 ])
 def test_each_placement_rule_is_flagged(defect, expected):
-    from fastscnn_edge.trt.onnx_check import check_qdq_placement
+    from fastscnn_edge.onnx_rules import check_qdq_placement
 
     problems = check_qdq_placement(_residual_block(defect))
     assert any(expected in p for p in problems), problems

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.machine import TRT_MODULES, trt_runtime_available
+from fastscnn_edge.vocab import TRT_RUNTIMES, check
 
 if TYPE_CHECKING:  # the stubs (tensorrt-stubs, 10.x API) type the code; nothing is imported at run time
     import tensorrt as trt
 
 ProgressFn = Callable[[str, int, int], None]  # (phase, steps done, steps total)
-RUNTIME_CHOICES = ("auto", "tensorrt", "rtx")
 RUNTIME_NAMES = {"tensorrt": "TensorRT", "rtx": "TensorRT-RTX"}
 INSTALL_FIX = ("pip install tensorrt on a desktop GPU machine (pip install 'tensorrt==8.6.*' for Pascal GPUs "
                "such as the Titan Xp); on a Jetson it comes with JetPack")
@@ -41,10 +41,9 @@ def resolve_runtime(choice: str) -> str:
     auto: TensorRT proper where importable (it runs on every NVIDIA GPU and on Jetsons), else
     TensorRT-RTX. MissingDependency where the asked-for runtime (or, for auto, either) is absent.
     """
-    if choice not in RUNTIME_CHOICES:
-        raise UserError(f"unknown TensorRT runtime {choice!r}.", fix=f"use one of: {', '.join(RUNTIME_CHOICES)}.")
+    check("TensorRT runtime", choice)
     if choice == "auto":
-        for name in ("tensorrt", "rtx"):
+        for name in TRT_RUNTIMES:
             if trt_runtime_available(name):
                 return name
         raise MissingDependency("neither TensorRT nor TensorRT-RTX is installed.",

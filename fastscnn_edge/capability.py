@@ -22,16 +22,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from fastscnn_edge import precision as precisions
 from fastscnn_edge.errors import UserError
+from fastscnn_edge.vocab import TRT_RUNTIMES, check
 
-PRECISIONS = ("fp32", "fp16", "int8")
-ONNX_KINDS = ("fp32", "fp16", "qdq")
 ComputeCapability = Tuple[int, int]
 # TensorRT-RTX 1.x ComputeCapability members, and what it builds for when none is set.
 RTX_COMPUTE_CAPABILITIES: Tuple[ComputeCapability, ...] = ((7, 5), (8, 0), (8, 6), (8, 9), (12, 0), (12, 1))
 RTX_DEFAULT_COMPUTE_CAPABILITIES: Tuple[ComputeCapability, ...] = ((8, 0), (8, 6), (8, 9), (12, 0))
-RUNTIMES = ("tensorrt", "rtx")
 JETSON_COMPUTE_CAPABILITIES: Tuple[ComputeCapability, ...] = ((5, 3), (6, 2), (7, 2), (8, 7))  # Nano, TX2, Xavier, Orin
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One TensorRT API generation: how it types a network (the precision table says what it parses)."""
+
+    name: str
+    strongly_typed: bool  # builds from the precision-explicit ONNX with STRONGLY_TYPED (else builder flags)
+    weak_with_dla: bool  # a DLA build is weakly typed with flags instead
+    note: str
+
+
+GENERATIONS: Dict[str, Generation] = {
+    "8": Generation("8", False, False, "8.5/8.6: weakly typed, FP16/INT8 builder flags; Pascal and JetPack 5"),
+    "10": Generation("10", True, True, "9.1-10.x: strongly typed; DLA builds (to 10.7) weakly typed with flags"),
+    "11": Generation("11", True, False, "11.x: strongly typed only; no FP16/INT8 flags, no calibrators"),
+    "rtx": Generation("rtx", True, False, "TensorRT-RTX: strongly typed only, ahead of time, no DLA"),
+}
+assert tuple(GENERATIONS) == precisions.GENERATIONS
 
 
 @dataclass(frozen=True)
@@ -108,11 +126,6 @@ class Plan:
                 "warnings": list(self.warnings), "compute_capabilities": [list(c) for c in self.compute_capabilities]}
 
 
-def default_precision(onnx_kind: str) -> str:
-    """What build-engine builds when no precision is given: INT8 from a Q/DQ ONNX, else FP16."""
-    return "int8" if onnx_kind == "qdq" else "fp16"
-
-
 def parse_version(version: str) -> Tuple[int, ...]:
     """``"10.3.0.30"`` -> ``(10, 3, 0, 30)``; non-numeric tails (``"8.6.1.post1"``) are cut."""
     parts: List[int] = []
@@ -150,34 +163,29 @@ def decide(env: Environment, precision: str, onnx_kind: str, *, dla: Optional[in
     ``onnx_kind`` is the ONNX the user has; the plan's ``onnx_kind`` is the one to parse (the build
     converts when they differ: fp16 needs a converter, qdq needs calibration data).
     """
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown precision {precision!r}.", fix="use --fp32, --fp16 or --int8.")
-    if onnx_kind not in ONNX_KINDS:
-        raise UserError(f"unknown ONNX kind {onnx_kind!r}.", fix=f"use one of: {', '.join(ONNX_KINDS)}.")
+    row = precisions.get(precision)
+    check("ONNX kind", onnx_kind)
     gen = generation(env.trt_version, env.runtime)
     cc = env.compute_capability
     gpu = env.gpu_name or "this GPU"
     _check_gpu_supported(env, gen)
     build_for = _rtx_build_for(env, precision) if gen == "rtx" else []
-    if precision == "int8" and onnx_kind != "qdq" and not have_calibration:
+    if row.needs_calibration and onnx_kind != row.onnx_kind and not have_calibration:
         raise UserError("INT8 needs a Q/DQ ONNX or calibration images; neither was given.",
                         fix="pass --calib DIR (hundreds of images from the deployment domain), or an ONNX from "
                             "`fastscnn-edge quantize --int8`.")
-    if onnx_kind == "qdq" and precision != "int8":
+    if onnx_kind == "qdq" and row.onnx_kind != "qdq":
         raise UserError(f"the ONNX is INT8 Q/DQ, but {precision.upper()} was asked for.",
                         fix="pass --int8 with a Q/DQ model, or the fp32 ONNX for --fp32/--fp16.")
-    plan = Plan(gen, precision, _onnx_to_parse(gen, precision, onnx_kind), _strongly_typed(gen, dla),
+    plan = Plan(gen, precision, row.trt_onnx_kind(gen, onnx_kind), _strongly_typed(gen, dla),
                 compute_capabilities=build_for)
     if precision == "fp16" and cc is not None and cc[0] == 6 and cc != (6, 0):
         plan.warnings.append(f"{gpu} (sm_{cc[0]}{cc[1]}) has no fast FP16: an FP16 engine is not faster than "
                              "FP32 there; INT8 (DP4A) is.")
     if not plan.strongly_typed and gen is not None:
-        if precision == "fp16":
-            plan.flags.append("FP16")
-        elif precision == "int8":
-            plan.flags.append("INT8")
-            if cc is None or cc >= (7, 0):  # layers left unquantized may use fp16 where it is fast
-                plan.flags.append("FP16")
+        plan.flags.extend(row.weak_flags)
+        if cc is None or cc >= (7, 0):
+            plan.flags.extend(f for f in row.fast_fp16_flags if f not in plan.flags)
     if dla is not None:
         _plan_dla(plan, env, gen, dla)
     return plan
@@ -214,27 +222,11 @@ def _check_gpu_supported(env: Environment, gen: Optional[str]) -> None:
                             "on the machine that has it.")
 
 
-def _onnx_to_parse(gen: Optional[str], precision: str, have: str) -> str:
-    if precision == "int8":
-        return "qdq"
-    if precision == "fp32":
-        return "fp32"
-    # FP16: 8.x sets the flag on the fp32 graph (an fp16 graph also parses there); 10/11 need the fp16 graph.
-    if gen == "8":
-        return have if have in ("fp32", "fp16") else "fp32"
-    return "fp16"
-
-
 def _strongly_typed(gen: Optional[str], dla: Optional[int]) -> Optional[bool]:
-    if gen == "rtx":
-        return True
     if gen is None:
         return None
-    if gen == "8":
-        return False
-    if gen == "10":
-        return dla is None  # DLA on 10.x is configured by builder flags, not by network types
-    return True
+    g = GENERATIONS[gen]
+    return False if (dla is not None and g.weak_with_dla) else g.strongly_typed
 
 
 def _plan_dla(plan: Plan, env: Environment, gen: Optional[str], dla: int) -> None:
@@ -272,10 +264,8 @@ def choose_runtime(choice: str, target: str, installed: Sequence[str]) -> str:
     TensorRT proper (the checks run, and the build stops where it needs TensorRT). A target and a
     runtime that cannot go together are refused.
     """
-    if choice not in ("auto",) + RUNTIMES:
-        raise UserError(f"unknown TensorRT runtime {choice!r}.", fix="use one of: auto, tensorrt, rtx.")
-    if target not in TARGET_NAMES:
-        raise UserError(f"unknown target {target!r}.", fix=f"use one of: {', '.join(TARGET_NAMES)}.")
+    check("TensorRT runtime", choice)
+    check("target", target, TARGET_NAMES)
     profile = TARGETS.get(target)
     needs = profile.runtime if profile is not None else None
     if profile is not None and (profile.is_jetson or profile.compute_capability is not None):
@@ -290,7 +280,7 @@ def choose_runtime(choice: str, target: str, installed: Sequence[str]) -> str:
         return choice
     if needs is not None:
         return needs
-    for name in RUNTIMES:
+    for name in TRT_RUNTIMES:
         if name in installed:
             return name
     return "tensorrt"
@@ -324,8 +314,7 @@ def resolve_target(target: str, detected: Optional[Environment], runtime: str = 
     that can be made without it (``auto`` and ``desktop`` then know nothing and skip them).
     ``build_for`` (TensorRT-RTX only) lists the compute capabilities to build for.
     """
-    if target not in TARGET_NAMES:
-        raise UserError(f"unknown target {target!r}.", fix=f"use one of: {', '.join(TARGET_NAMES)}.")
+    check("target", target, TARGET_NAMES)
     if build_for and runtime != "rtx":
         raise UserError("--compute-capability is for TensorRT-RTX builds; TensorRT proper builds for the GPU it runs on.",
                         fix="drop --compute-capability, or add --runtime rtx.")

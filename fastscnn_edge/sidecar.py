@@ -25,7 +25,8 @@ DTYPES = ("float32", "float16", "uint8", "int8", "int32", "int64", "bool")
 
 def _schema() -> Dict[str, Field]:
     """The sidecar as stored. ``runtime`` and ``compute_capabilities`` are optional (TensorRT-RTX builds)."""
-    from fastscnn_edge.metadata import PRECISIONS, meta_schema
+    from fastscnn_edge.metadata import meta_schema
+    from fastscnn_edge.vocab import PRECISIONS
 
     cc = Field(list, length=2, items=Field(int, lo=0, hi=99), expect="[major, minor], two integers 0..99")
     tensor = Field(dict, fields={
@@ -161,7 +162,7 @@ def check_sidecar_io(sidecar: Sidecar, source: str) -> ModelMeta:
 
 
 def _release(version: str) -> Tuple[int, ...]:
-    from fastscnn_edge.trt.capability import parse_version
+    from fastscnn_edge.capability import parse_version
 
     return parse_version(version)[:3]
 

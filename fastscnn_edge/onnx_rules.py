@@ -50,7 +50,6 @@ def check_onnx(model: Union[str, Path, "object"], *, generation: Optional[str] =
     proto = _load(model)
     problems: List[str] = []
     problems += _check_ops(proto)
-    problems += _check_opset(proto, generation)
     problems += _check_uint8_inputs(proto)
     if static:
         problems += _check_static(proto)
@@ -58,6 +57,16 @@ def check_onnx(model: Union[str, Path, "object"], *, generation: Optional[str] =
         problems += check_qdq(proto)
     if reference is not None:
         problems += _check_io_types(proto, _load(reference))
+    return problems + check_generation(proto, generation)
+
+
+def check_generation(model: Union[str, Path, "object"], generation: Optional[str]) -> List[str]:
+    """The rules of one TensorRT generation alone (its opset limit; 8.x's types): the part of
+    :func:`check_onnx` that changes once the installed TensorRT is known."""
+    if generation is None:
+        return []
+    proto = _load(model)
+    problems = _check_opset(proto, generation)
     if generation == "8":
         problems += _check_8x_types(proto)
     return problems
