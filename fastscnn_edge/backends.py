@@ -201,9 +201,7 @@ def resolve_device(artifact: Optional[Artifact], device: str, backend: str = "au
     check("device", device)
     if device != "auto":
         return device
-    if backend == "openvino":
-        return "cpu"
-    return auto_device(artifact.backend if artifact is not None else backend)[0]
+    return auto_device(backend if backend != "auto" or artifact is None else artifact.backend)[0]
 
 
 def open_runner(

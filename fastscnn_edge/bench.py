@@ -21,7 +21,7 @@ from fastscnn_edge.errors import MissingDependency, UserError
 from fastscnn_edge.machine import auto_device, have_module, ort_gpu_providers, tensorrt_available, torch_cuda_available
 from fastscnn_edge.resolution import Resolution, or_paper
 from fastscnn_edge.stats import LatencyStats
-from fastscnn_edge.vocab import check
+from fastscnn_edge.vocab import ONNX_CPU_RUNTIMES, TRT_RUNTIMES, check
 
 
 
@@ -225,7 +225,7 @@ def _default_case(arch: str, head: str, res: Resolution, backend: str, device: s
     if backend in ("auto", "tensorrt") and device != "cpu":
         looked: List[str] = []
         for prec in ([precision] if precision else list(precisions.ENGINE_SEARCH_ORDER)):
-            for runtime in ("tensorrt", "rtx"):
+            for runtime in TRT_RUNTIMES:
                 eng = default_engine(arch, head, res, prec, runtime)
                 looked.append(str(eng))
                 if not eng.exists():
@@ -240,7 +240,7 @@ def _default_case(arch: str, head: str, res: Resolution, backend: str, device: s
                             f" ({'; '.join(skipped) if skipped else 'looked for ' + ', '.join(looked)}).",
                             fix=f"build one: fastscnn-edge build-engine (after fastscnn-edge export --head {head} "
                                 f"--res {res[0]}x{res[1]}).")
-    if backend in ("auto", "onnxruntime", "openvino"):
+    if backend in ("auto",) + ONNX_CPU_RUNTIMES:
         prec = precision or "fp32"
         onnx_path = default_onnx(arch, head, res, prec)
         if onnx_path.exists():

@@ -89,6 +89,8 @@ def auto_device(backend: str) -> Tuple[str, str]:
         if gpu:
             return "cuda", f"onnxruntime provider {gpu[0]}"
         return "cpu", "onnxruntime has no GPU provider here, so CPUExecutionProvider"
+    if backend == "openvino":
+        return "cpu", "OpenVINO runs here on the CPU"
     if backend == "torch":
         if torch_cuda_available():
             return "cuda", "torch sees a CUDA device"

@@ -25,9 +25,11 @@ torch-free; openvino and nncf are imported only inside the functions that need t
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -119,6 +121,49 @@ class Compiled:
         return np.array(out[self.compiled.output(0)], copy=True)
 
 
+@contextlib.contextmanager
+def signal_stack_kept() -> Iterator[None]:
+    """Keep this thread's alternate signal stack as it was across an OpenVINO call.
+
+    OpenVINO's CPU plugin (2026.4) gives the compiling thread an alternate signal stack
+    (``sigaltstack``) owned by the compiled model, and each model puts back the stack it found when it
+    is freed: with two models freed in the order they were made, the thread is left pointing at freed
+    memory, and the next signal handled there (Ctrl-C, SIGTERM: Python's handlers run on the alternate
+    stack) crashes the process with SIGSEGV instead of stopping it (exit 139, not 130). Putting the
+    previous stack back after the call means every model finds, and restores, the same valid one; the
+    plugin installs no signal handler of its own that would need its stack. Linux only (elsewhere: no-op).
+    """
+    libc = _libc()
+    if libc is None:
+        yield
+        return
+    saved = _StackT()
+    if libc.sigaltstack(None, ctypes.byref(saved)) != 0:
+        yield
+        return
+    try:
+        yield
+    finally:
+        libc.sigaltstack(ctypes.byref(saved), None)
+
+
+class _StackT(ctypes.Structure):
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]  # stack_t
+
+
+def _libc() -> Any:
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.sigaltstack.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
 def compile_onnx(data: bytes, proto: Any = None, *, head: str = "", layout: str = "", threads: Optional[int] = None,
                  precision: str = "f32", cls_head: str = "best", name: str = "model") -> Compiled:
     """Compile ONNX ``data`` on the CPU plugin. ``proto`` (the same model parsed) with the file's
@@ -141,14 +186,17 @@ def compile_onnx(data: bytes, proto: Any = None, *, head: str = "", layout: str 
     if threads:
         config["INFERENCE_NUM_THREADS"] = int(threads)
     try:
-        compiled = core.compile_model(model, "CPU", config)
+        with signal_stack_kept():
+            compiled = core.compile_model(model, "CPU", config)
     except Exception as exc:  # noqa: BLE001
         raise UserError(f"OpenVINO {version()} cannot compile {name} for the CPU: {_first_line(exc)}",
                         fix="report this with the file; meanwhile use --backend onnxruntime.") from None
     inp, outp = compiled.input(0), compiled.output(0)
     ran = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+    with signal_stack_kept():
+        request = compiled.create_infer_request()
     return Compiled(
-        compiled, compiled.create_infer_request(), _name(inp, proto.graph.input if proto is not None else ()),
+        compiled, request, _name(inp, proto.graph.input if proto is not None else ()),
         _name(outp, proto.graph.output if proto is not None else ()),
         _shape(inp.get_partial_shape()), _shape(outp.get_partial_shape()),
         _dtype(inp.get_element_type()), _dtype(outp.get_element_type()),
@@ -215,8 +263,9 @@ def quantize_onnx(proto: Any, frames: Any, *, fast_bias_correction: bool = True)
 
     logging.getLogger("nncf").setLevel(logging.ERROR)
     try:
-        return nncf.quantize(proto, nncf.Dataset(frames), subset_size=len(frames),
-                             fast_bias_correction=fast_bias_correction, preset=nncf.QuantizationPreset.PERFORMANCE)
+        with signal_stack_kept():  # NNCF runs the model (onnxruntime or OpenVINO) to collect statistics
+            return nncf.quantize(proto, nncf.Dataset(frames), subset_size=len(frames),
+                                 fast_bias_correction=fast_bias_correction, preset=nncf.QuantizationPreset.PERFORMANCE)
     except Exception as exc:  # noqa: BLE001 - NNCF raises its own types with long texts
         raise UserError(f"NNCF could not quantize the model: {_first_line(exc)}",
                         fix="use --form cpu (onnxruntime) or --form tensorrt instead, and report this.") from None

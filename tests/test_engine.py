@@ -237,22 +237,3 @@ def test_int8_with_calibration_converts_nothing_without_tensorrt(onnx_files, tmp
 def test_timing_cache_folder_is_refused(onnx_files, tmp_path, capsys):
     code, _, err = _cli(capsys, onnx_files["i32"], "--timing-cache", tmp_path)
     assert code == 2 and "is a folder" in err
-
-
-def test_first_ctrl_c_requests_a_stop_and_the_second_interrupts():
-    import os
-    import signal
-
-    from fastscnn_edge.trt.builder import ctrl_c_cancels
-
-    # Python's own Ctrl-C handler, as at a terminal (a suite run as a background job starts with SIGINT ignored)
-    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            with ctrl_c_cancels() as cancel:
-                os.kill(os.getpid(), signal.SIGINT)
-                assert cancel.is_set()  # first: the build is asked to stop, Python code goes on
-                os.kill(os.getpid(), signal.SIGINT)  # second: the usual KeyboardInterrupt
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    finally:
-        signal.signal(signal.SIGINT, outer)

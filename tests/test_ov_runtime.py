@@ -273,3 +273,33 @@ def test_missing_dependency_type_and_version_rule():
     assert ov_runtime.version_tuple("2023.3.0") < ov_runtime.MIN_VERSION
     assert ov_runtime.version_tuple("garbage") == (0, 0)
     assert issubclass(MissingDependency, UserError)
+
+
+def test_ctrl_c_after_two_openvino_models_were_freed_still_stops_cleanly(exports, tmp_path):
+    """OpenVINO's CPU plugin leaves the compiling thread on a freed alternate signal stack when two
+    compiled models are freed in the order they were made; the next Ctrl-C was a SIGSEGV (exit 139).
+    Run in a child process: the crash, where it happens, must not take the suite with it."""
+    import subprocess
+    import sys
+
+    code = f"""
+import gc, os, signal
+import numpy as np
+from fastscnn_edge.backends import open_runner
+a = open_runner({str(exports['cls'])!r}, backend="openvino")
+b = open_runner({str(exports['logits'])!r}, backend="openvino")
+for r in (a, b):
+    r(r.random_input(np.random.default_rng(0)))
+a.close(); b.close()
+del a, b, r
+gc.collect()
+signal.signal(signal.SIGINT, signal.default_int_handler)
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+except KeyboardInterrupt:
+    print("stopped cleanly")
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+    assert p.stdout.strip() == "stopped cleanly"

@@ -11,7 +11,7 @@ from fastscnn_edge import checkpoint
 from fastscnn_edge.errors import UserError
 from fastscnn_edge.synth import generate, scene_paths
 from fastscnn_edge.train import TrainConfig, param_groups, poly_lr, seg_loss, train, validate
-from fastscnn_edge.train_data import augment, load_split
+from fastscnn_edge.train_data import load_split
 
 SIZE = (64, 128)
 
@@ -107,15 +107,6 @@ def test_weight_decay_skips_depthwise_convs_bn_and_biases():
             assert id(m.weight) not in ids and id(m.bias) not in ids
     assert decay["weight_decay"] == 4e-5 and no_decay["weight_decay"] == 0
     assert poly_lr(0.045, 0, 100, 0.9) == 0.045 and poly_lr(0.045, 50, 100, 0.9) == pytest.approx(0.045 * 0.5 ** 0.9)
-
-
-def test_augment_pads_a_downscaled_image_with_ignore():
-    img = np.full((*SIZE, 3), 100, np.uint8)
-    lab = np.zeros(SIZE, np.uint8)
-    cfg = TrainConfig(data=None, scale=(0.5, 0.5), color_noise=0, brightness=0)  # type: ignore[arg-type]
-    x, y = augment(img, lab, SIZE, np.random.default_rng(0), cfg)
-    assert x.shape == (*SIZE, 3) and y.shape == SIZE
-    assert (y == 255).mean() == pytest.approx(0.75) and (y == 0).mean() == pytest.approx(0.25)
 
 
 def _copy(scenes, tmp_path):  # noqa: ANN001, ANN202
