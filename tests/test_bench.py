@@ -9,11 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastscnn_edge import bench, ov_runtime, report, timing
+from fastscnn_edge import bench, ov_runtime, timing
 from fastscnn_edge.machine import tensorrt_available
-from fastscnn_edge.runner import IOSpec, Runner
 from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
 
 REPO = Path(__file__).resolve().parents[1]
 RES = (64, 128)

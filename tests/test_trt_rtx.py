@@ -19,7 +19,6 @@ from typing import Dict, Tuple
 import numpy as np
 import pytest
 
-from fastscnn_edge.errors import UserError
 
 pytestmark = pytest.mark.rtx
 

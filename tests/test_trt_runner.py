@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fastscnn_edge.errors import MissingDependency
-from tests.test_trt_rtx import _cli, calib_images, models  # noqa: F401 - the shared, lazily made exports
+from tests.test_trt_rtx import _cli, calib_images, models  # noqa: F401 # pyflakes: fixtures
 
 pytestmark = pytest.mark.rtx
 
