@@ -172,15 +172,20 @@ class Artifact:
         """The runtime ``--backend auto`` picks for this ONNX file on the CPU, and why (for the report).
 
         The rule (measured side by side: benchmarks/results/cpu-runtimes-*): OpenVINO where it is
-        installed, for fp32, FP16 and the TensorRT/OpenVINO INT8 forms, since it runs the network
-        faster than onnxruntime and the cls head in its refined form; onnxruntime for the INT8 CPU
-        form (made for onnxruntime's x86 int8 kernels), and wherever OpenVINO is absent."""
+        installed, for the default (dense-head) exports, FP16 and the TensorRT/OpenVINO INT8 forms: it
+        loads them with the refined cls head and runs them faster than onnxruntime runs the same file
+        (1.10-1.18x fp32 on the Xeon of 2026-12-07, more on the AMD EPYC of issue 20); onnxruntime for
+        the INT8 CPU form (made for its x86 int8 kernels), for an export that already has the refined
+        cls head (onnxruntime runs it 1.25-1.3x faster than OpenVINO), and wherever OpenVINO is absent."""
         from fastscnn_edge import ov_runtime
 
         if self.kind != "onnx":
             return self.backend, f"{KIND_WORDS[self.kind]}"
         if self.qdq_form == "cpu":
             return "onnxruntime", "the INT8 CPU form is made for onnxruntime's int8 kernels"
+        if self.meta.head == "cls" and self.meta.extra.get("cls_head_layout") == "refine" and self.qdq_form != "openvino":
+            return "onnxruntime", ("an export with the refined cls head runs faster on onnxruntime than on OpenVINO "
+                                   "(benchmarks/results/cpu-runtimes-2026-12-07)")
         if not ov_runtime.available():
             return "onnxruntime", "OpenVINO is not installed (pip install 'fastscnn-edge[openvino]' for the faster CPU runtime)"
         return "openvino", "OpenVINO is installed and runs this file faster than onnxruntime on the CPU"
