@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quant_speed import DEMO, NOISY_IQR, _stats, cpu_flags, make_scenes  # noqa: E402
+from quant_speed import DEMO, NOISY_IQR, _stats, cpu_flags, make_scenes, parse_round_robin_args  # noqa: E402
 
 CLS_GOAL = 1.3  # best cls path vs the INT8 CPU form on onnxruntime
 FP32_GOAL = 1.5  # best fp32 cls path vs the default fp32 export on onnxruntime
@@ -75,16 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--res", default="512x1024,1024x2048")
     ap.add_argument("--threads", default="2,1")
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--per-round", type=int, default=3)
-    ap.add_argument("--calib", type=int, default=48)
-    ap.add_argument("--val", type=int, default=8)
-    ap.add_argument("--quick", action="store_true", help="tiny settings: checks that the script runs")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.res, args.threads, args.warmup, args.rounds, args.per_round, args.calib, args.val = \
-            "64x128", "2", 1, 2, 1, 8, 2
+    args = parse_round_robin_args(ap, argv, rounds=10, per_round=3)
     t_start = time.perf_counter()
     blocks: List[Dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cpu-runtimes.") as tmp:

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,6 +80,23 @@ def _stats(ms: List[float]) -> Dict[str, float]:
             "iqr_ratio": round((q4[2] - q4[0]) / med, 3), "fps": round(1000 / med, 2)}
 
 
+
+def parse_round_robin_args(ap: "argparse.ArgumentParser", argv: Optional[Sequence[str]], *, rounds: int,
+                           per_round: int) -> "argparse.Namespace":
+    """The options every round-robin CPU benchmark here shares (rounds, calibration and val scenes,
+    --quick, --out), added to ``ap`` and parsed; --quick shrinks everything to check the script runs."""
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--per-round", type=int, default=per_round)
+    ap.add_argument("--calib", type=int, default=48, help="synthetic training scenes to calibrate on")
+    ap.add_argument("--val", type=int, default=8, help="synthetic val scenes: the agreement check and the timed frames")
+    ap.add_argument("--quick", action="store_true", help="tiny settings: checks that the script runs")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.res, args.threads, args.warmup, args.rounds, args.per_round, args.calib, args.val = \
+            "64x128", "2", 1, 2, 1, 8, 2
+    return args
+
 def make_scenes(folder: Path, train: int, val: int) -> Path:
     from fastscnn_edge.synth import generate
 
@@ -99,16 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--input", default="float", choices=["float", "rgb8", "bgr8"], help="export input format")
     ap.add_argument("--threads", default="2,1", help="intra-op thread counts, each a block of its own")
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--per-round", type=int, default=4)
-    ap.add_argument("--calib", type=int, default=48, help="synthetic training scenes to calibrate on")
-    ap.add_argument("--val", type=int, default=8, help="synthetic val scenes: the agreement check and the timed frames")
-    ap.add_argument("--quick", action="store_true", help="tiny settings: checks that the script runs")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.res, args.threads, args.warmup, args.rounds, args.per_round, args.calib, args.val = \
-            "64x128", "2", 1, 2, 1, 8, 2
+    args = parse_round_robin_args(ap, argv, rounds=15, per_round=4)
     import onnxruntime
 
     t_start = time.perf_counter()
