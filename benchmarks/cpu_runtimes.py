@@ -79,9 +79,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     blocks: List[Dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cpu-runtimes.") as tmp:
         t = Path(tmp)
-        scenes = make_scenes(t / "scenes", args.calib, args.val)
-        calib = scenes / "leftImg8bit" / "train"
-        val_images = sorted((scenes / "leftImg8bit" / "val").rglob("*.png"))
+        scenes, calib, val_images = make_scenes(t / "scenes", args.calib, args.val)
         for res in parse_resolutions([args.res]):
             tag = f"{res[0]}x{res[1]}"
 

@@ -97,10 +97,13 @@ def parse_round_robin_args(ap: "argparse.ArgumentParser", argv: Optional[Sequenc
             "64x128", "2", 1, 2, 1, 8, 2
     return args
 
-def make_scenes(folder: Path, train: int, val: int) -> Path:
+def make_scenes(folder: Path, train: int, val: int) -> Tuple[Path, Path, List[Path]]:
+    """Synthetic scenes: (the Cityscapes-layout root, its training images to calibrate on, the sorted
+    val images: the held-out check and the timed frames)."""
     from fastscnn_edge.synth import generate
 
-    return generate(folder, train, val, (256, 512), seed=0)
+    scenes = generate(folder, train, val, (256, 512), seed=0)
+    return scenes, scenes / "leftImg8bit" / "train", sorted((scenes / "leftImg8bit" / "val").rglob("*.png"))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -123,9 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     blocks, heads = [], []
     with tempfile.TemporaryDirectory(prefix="quant-speed.") as tmp:
         t = Path(tmp)
-        scenes = make_scenes(t / "scenes", args.calib, args.val)
-        calib = scenes / "leftImg8bit" / "train"
-        val_images = sorted((scenes / "leftImg8bit" / "val").rglob("*.png"))
+        scenes, calib, val_images = make_scenes(t / "scenes", args.calib, args.val)
         for res in parse_resolutions([args.res]):
             tag = f"{res[0]}x{res[1]}"
             rows: Dict[str, Dict[str, object]] = {}

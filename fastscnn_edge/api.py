@@ -42,9 +42,9 @@ ResolutionLike = Union[str, Sequence[int]]
 
 
 def _resolutions(values: Sequence[ResolutionLike]) -> List[Any]:
-    from fastscnn_edge.resolution import Resolution, parse_resolution
+    from fastscnn_edge.resolution import as_resolution
 
-    return [parse_resolution(v) if isinstance(v, str) else Resolution.of(v) for v in values]
+    return [as_resolution(v) for v in values]
 
 
 def _one_resolution(value: Optional[ResolutionLike]) -> Any:

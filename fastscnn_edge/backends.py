@@ -232,13 +232,12 @@ def open_runner(
     ``openvino_options``: ``precision`` (``f32`` default, ``bf16``), ``cls_head`` (``best``: the refined
     head at load, default; ``dense``: the file's own head). ``torch_options``: ``channels_last``, ``half``.
     """
-    from fastscnn_edge.resolution import parse_resolution
+    from fastscnn_edge.resolution import as_resolution
 
     check("backend", backend)
     if threads is not None and threads < 1:
         raise UserError(f"--threads {threads} is below 1.", fix="pass 1 or more, or leave it out for the runtime's default.")
-    res = (parse_resolution(resolution) if isinstance(resolution, str) else
-           Resolution.of(resolution) if resolution is not None else None)
+    res = as_resolution(resolution) if resolution is not None else None
     a = open_artifact(artifact) if artifact is not None else None
     device = resolve_device(a, device, backend)
     if a is None:
@@ -257,8 +256,9 @@ def open_runner(
     if backend == "auto" and device == "cpu":
         be = a.cpu_runtime()[0]
     if be == "openvino":
-        if device != "cpu":
-            raise UserError("OpenVINO runs here on the CPU only.", fix="drop --device cuda, or use --backend onnxruntime/tensorrt.")
+        from fastscnn_edge.ov_runtime import check_device
+
+        check_device(device)
         opts = dict(openvino_options or {})
         unknown = sorted(set(opts) - {"precision", "cls_head"})
         if unknown:

@@ -139,11 +139,10 @@ def _require_backend(backend: str, device: str) -> None:
                                 fix="pip install tensorrt on a desktop GPU machine (JetPack on a Jetson; tensorrt-rtx-cu13 "
                                     "for RTX engines on an RTX GPU), or use --backend onnxruntime.")
     if backend == "openvino":
-        from fastscnn_edge.ov_runtime import require
+        from fastscnn_edge.ov_runtime import check_device, require
 
         require()  # one line naming the extra, or a too-old OpenVINO
-        if device == "cuda":
-            raise UserError("OpenVINO runs here on the CPU only.", fix="drop --device cuda, or use --backend onnxruntime/tensorrt.")
+        check_device(device)
     if backend == "onnxruntime" and not have_module("onnxruntime"):
         raise MissingDependency("onnxruntime is not installed.", fix="pip install onnxruntime (or onnxruntime-gpu).")
     if backend == "onnxruntime" and device == "cuda" and not ort_gpu_providers():

@@ -62,7 +62,7 @@ class BuildOptions:
         """These options with every word and number checked once (the one entry check) and the
         resolutions and compute capabilities parsed."""
         from fastscnn_edge.capability import TARGET_NAMES, parse_compute_capabilities
-        from fastscnn_edge.resolution import Resolution, parse_resolution
+        from fastscnn_edge.resolution import as_resolution
         from fastscnn_edge.vocab import check
 
         if self.precision is not None:
@@ -74,12 +74,10 @@ class BuildOptions:
         if self.calib is not None and not Path(self.calib).exists():
             raise UserError(f"calibration data {self.calib} does not exist.",
                             fix="pass a folder of images or a text file listing them.")
-        if self.calib is not None and self.precision not in (None, "int8"):
-            raise UserError("--calib is for --int8 only.", fix="add --int8, or drop --calib.")
         if self.timing_cache is not None and Path(self.timing_cache).is_dir():
             raise UserError(f"--timing-cache {self.timing_cache} is a folder.",
                             fix="pass a file name, e.g. --timing-cache timing.cache.")
-        res = tuple(parse_resolution(r) if isinstance(r, str) else Resolution.of(r) for r in self.resolutions)
+        res = tuple(as_resolution(r) for r in self.resolutions)
         ccs = tuple(c for c in self.compute_capabilities if not isinstance(c, str))
         ccs += parse_compute_capabilities([c for c in self.compute_capabilities if isinstance(c, str)])
         return replace(self, resolutions=res, compute_capabilities=tuple(dict.fromkeys(ccs)),

@@ -54,6 +54,12 @@ def require() -> Any:
     return ov
 
 
+def check_device(device: str) -> None:
+    """UserError unless ``device`` is the CPU: the one device OpenVINO runs on here."""
+    if device != "cpu":
+        raise UserError("OpenVINO runs here on the CPU only.", fix="drop --device cuda, or use --backend onnxruntime/tensorrt.")
+
+
 def available() -> bool:
     """True where a usable OpenVINO is installed (never raises)."""
     try:

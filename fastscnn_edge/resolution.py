@@ -111,6 +111,12 @@ def parse_resolution(text: str, *, multiple: int = 32) -> Resolution:
     return Resolution(h, w)
 
 
+def as_resolution(value: "str | Sequence[int]") -> Resolution:
+    """An ``"HxW"`` text (checked by :func:`parse_resolution`) or an (H, W) pair, as a Resolution: what
+    the Python API and the options dataclasses accept wherever a size is asked for."""
+    return parse_resolution(value) if isinstance(value, str) else Resolution.of(value)
+
+
 def parse_resolutions(texts: Optional[Iterable[str]]) -> List[Resolution]:
     """``--res`` values (repeatable, comma-separated) -> resolutions; none given: [] (the caller's
     default applies, see :func:`or_paper`)."""

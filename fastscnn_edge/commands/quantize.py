@@ -37,7 +37,7 @@ def quantize_cmd(
     """Write a precision-explicit ONNX (FP16, or INT8 Q/DQ with calibration) for TensorRT or onnxruntime."""
     from fastscnn_edge.artifact import Artifact
     from fastscnn_edge.fileio import human_size
-    from fastscnn_edge.quantize import Int8Options, FORMS, METHODS, cpu_only_machine, describe, to_fp16, to_int8
+    from fastscnn_edge.quantize import FORMS, METHODS, Int8Options, cpu_only_machine, describe, to_fp16, to_int8
     from fastscnn_edge.resolution import parse_resolution
 
     if fp16 == int8:
@@ -83,7 +83,11 @@ def quantize_cmd(
         from fastscnn_edge.commands.progress import bar
 
         with bar(transient=True) as progress:
-            result = to_int8(source, output, calib, options=Int8Options(form=form, method=calib_method, count=calib_count, cache=cache, holdout=holdout, val=val, fp32_weights=fp32_weights, validate=not no_validate, min_agreement=min_agreement, res=size, exclude=names, max_drop=max_drop, sensitivity=sensitivity, float_type=float_type, percentile=calib_percentile), log=log, progress=progress)
+            opts = Int8Options(form=form, method=calib_method, percentile=calib_percentile, count=calib_count,
+                               cache=cache, holdout=holdout, val=val, fp32_weights=fp32_weights,
+                               validate=not no_validate, min_agreement=min_agreement, res=size, exclude=names,
+                               max_drop=max_drop, sensitivity=sensitivity, float_type=float_type)
+            result = to_int8(source, output, calib, options=opts, log=log, progress=progress)
         nxt = (f"fastscnn-edge build-engine {result.path}" if form == "tensorrt"
                else f"fastscnn-edge bench {result.path} --backend {'openvino' if form == 'openvino' else 'onnxruntime'}")
         if result.cache is not None:
