@@ -62,13 +62,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     import onnxruntime
     import openvino
 
-    from fastscnn_edge import __version__, envinfo
-    from fastscnn_edge.backends import open_runner
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.metadata import read_onnx_meta
-    from fastscnn_edge.quant_eval import image_frames
-    from fastscnn_edge.quantize import Int8Options, to_int8
-    from fastscnn_edge.resolution import parse_resolutions
+    from fastscnn_edge import __version__
+    from fastscnn_edge.core import envinfo
+    from fastscnn_edge.core.metadata import read_onnx_meta
+    from fastscnn_edge.core.resolution import parse_resolutions
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
+    from fastscnn_edge.quantize.quant_eval import image_frames
+    from fastscnn_edge.runtime.backends import open_runner
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--res", default="512x1024,1024x2048")
@@ -177,7 +178,7 @@ def summarize(tag: str, threads: int, rows: List[Dict[str, Any]], timing: Dict[s
 
 
 def write_report(out: Path, env: Dict[str, Any], blocks: List[Dict[str, Any]]) -> Path:
-    from fastscnn_edge.fileio import atomic_write_text, human_size
+    from fastscnn_edge.core.fileio import atomic_write_text, human_size
 
     stem = out / f"cpu-runtimes-{env['date']}"
     atomic_write_text(stem.with_suffix(".json"), json.dumps({"environment": env, "blocks": blocks}, indent=1) + "\n")
@@ -190,7 +191,7 @@ def write_report(out: Path, env: Dict[str, Any], blocks: List[Dict[str, Any]]) -
              "- Model: the demo model (`models/demo/fastscnn_synth.pt`), float input, batch 1, uint8 labels. Every row "
              "is the toolkit's own runner (`open_runner`): what `bench`/`predict`/`eval` run. `openvino ... as run`: the "
              "default export with its dense NHWC cls head rewritten into the refined one at load "
-             "(`fastscnn_edge/ov_runtime.py`), fp32 arithmetic; `dense head kept`: the file's head as it is (the cliff); "
+             "(`fastscnn_edge/runtime/ov_runtime.py`), fp32 arithmetic; `dense head kept`: the file's head as it is (the cliff); "
              "`bf16 arithmetic`: OpenVINO's own default on CPUs with bf16 units, *not* fp32 (reported, not counted).",
              f"- INT8: CPU form = `quantize --int8 --form cpu --calib-method minmax`; OpenVINO form = `quantize --int8 "
              f"--form openvino` (NNCF); both on {st['calib']} synthetic training scenes, checked against fp32 on "

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     from fastscnn_edge import PAPER_RESOLUTIONS, __version__
-    from fastscnn_edge.export import CLS_MIN_AGREEMENT, PROB_MAX_ABS_DIFF, ExportSpec, export_onnx
-    from fastscnn_edge.model import VARIANTS
+    from fastscnn_edge.export.to_onnx import CLS_MIN_AGREEMENT, PROB_MAX_ABS_DIFF, ExportSpec, export_onnx
+    from fastscnn_edge.model.network import VARIANTS
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")

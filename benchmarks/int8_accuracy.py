@@ -44,9 +44,9 @@ QUICK = dict(train=10, val=4, size=(64, 128), calib=8, k=500.0)
 def make_models(work: Path, res, k: float) -> Dict[str, object]:  # noqa: ANN001
     import torch
 
-    from fastscnn_edge.checkpoint import resolve_model
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.synth import outlier_channels
+    from fastscnn_edge.data.synth import outlier_channels
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.model.checkpoint import resolve_model
 
     model, ckpt = resolve_model(DEMO, None)
     x = torch.rand(2, 3, *res)
@@ -66,10 +66,10 @@ def make_models(work: Path, res, k: float) -> Dict[str, object]:  # noqa: ANN001
 def run(a: argparse.Namespace) -> Dict[str, object]:
     import tempfile
 
-    from fastscnn_edge.metadata import read_onnx_meta
-    from fastscnn_edge.quant_eval import compare, image_frames
-    from fastscnn_edge.quantize import Int8Options, to_int8
-    from fastscnn_edge.synth import generate
+    from fastscnn_edge.core.metadata import read_onnx_meta
+    from fastscnn_edge.data.synth import generate
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
+    from fastscnn_edge.quantize.quant_eval import compare, image_frames
 
     cfg = QUICK if a.quick else FULL
     res = cfg["size"]
@@ -110,7 +110,7 @@ def run(a: argparse.Namespace) -> Dict[str, object]:
             speed_frames = frames.inputs[:8]
             doc["speed"][name] = round_robin(list(files.items()), speed_frames, threads=a.threads, warmup=3,
                                              rounds=3 if a.quick else 8, per_round=3 if a.quick else 5)
-    from fastscnn_edge import envinfo
+    from fastscnn_edge.core import envinfo
 
     doc["environment"] = envinfo.collect()
     return doc
@@ -159,7 +159,7 @@ def conclusions(doc: Dict[str, object]) -> List[str]:
 
 
 def write_report(out: Path, doc: Dict[str, object], command: str) -> Path:
-    from fastscnn_edge.fileio import atomic_write_text
+    from fastscnn_edge.core.fileio import atomic_write_text
 
     env = doc["environment"]  # type: ignore[assignment]
     s = doc["settings"]  # type: ignore[assignment]

@@ -4,11 +4,11 @@ agreement with fp32 on the synthetic val split (issue 12; first measured by issu
     python benchmarks/precision_cost.py     # ~5 min on 2 cores -> benchmarks/results/precision-cost-<date>.{json,md}
     python benchmarks/precision_cost.py --quick --out /tmp/pc   # checks the script only
 
-Steps: write the synthetic scenes the demo model was trained on (fastscnn_edge.synth, seed 0: 300
+Steps: write the synthetic scenes the demo model was trained on (fastscnn_edge.data.synth, seed 0: 300
 train + 50 val at 256x512) -> export the fp32 `cls` ONNX at 256x512 -> `quantize`: FP16, INT8
 TensorRT form, INT8 CPU form (entropy calibration on 100 training images, checked on the val split,
 which calibration never sees) -> for every artifact on the val split: mIoU against the ground truth and
-pixel agreement / mIoU difference against the fp32 ONNX (fastscnn_edge.evaluate), then the CPU speed of
+pixel agreement / mIoU difference against the fp32 ONNX (fastscnn_edge.bench.evaluate), then the CPU speed of
 all four side by side (round-robin in one process, benchmarks/quant_speed.round_robin).
 
 Every file runs on onnxruntime (CPU) here: the TensorRT-form row is the Q/DQ graph a TensorRT engine
@@ -42,8 +42,8 @@ QUICK = dict(train=8, val=4, size="64x128", calib=8)
 def make_artifacts(model: Path, data: Path, work: Path, res: Tuple[int, int], calib_count: int,
                    log=print) -> Tuple[Dict[str, Path], Dict[str, Dict[str, object]]]:  # noqa: ANN001
     """fp32 / fp16 / int8-tensorrt / int8-cpu ONNX files, and what `quantize` itself reported for each."""
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.quantize import Int8Options, describe, to_fp16, to_int8
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.quantize.convert import Int8Options, describe, to_fp16, to_int8
 
     onnx_dir = work / "onnx"
     fp32 = export_onnx(ExportSpec(weights=model, head="cls", res=res, output=onnx_dir / "fp32.onnx")).path
@@ -60,7 +60,7 @@ def make_artifacts(model: Path, data: Path, work: Path, res: Tuple[int, int], ca
 
 def measure(artifacts: Dict[str, Path], data: Path, model: Path, res: Tuple[int, int]) -> List[Dict[str, object]]:
     """mIoU and agreement with the fp32 ONNX of each artifact on the val split (plus the PyTorch reference)."""
-    from fastscnn_edge.evaluate import compare, evaluate
+    from fastscnn_edge.bench.evaluate import compare, evaluate
 
     rows: List[Dict[str, object]] = []
     torch_eval = evaluate(model, data, "cityscapes", "val", res=res, backend="torch", device="cpu")
@@ -80,8 +80,8 @@ def speed(artifacts: Dict[str, Path], data: Path, res: Tuple[int, int], threads:
           warmup: int, frames: int = 8) -> Dict[str, object]:
     """Round-robin timing on the first ``frames`` val scenes (the CPU form's refined cls head works
     more where the image has more class boundaries)."""
-    from fastscnn_edge.metadata import read_onnx_meta
-    from fastscnn_edge.quant_eval import image_frames
+    from fastscnn_edge.core.metadata import read_onnx_meta
+    from fastscnn_edge.quantize.quant_eval import image_frames
 
     images = sorted((data / "leftImg8bit" / "val").rglob("*.png"))[:frames]
     inputs = image_frames(images, read_onnx_meta(artifacts["fp32"]), res, "val scenes").inputs
@@ -101,7 +101,8 @@ def training_facts(model: Path) -> Dict[str, object]:
 
 
 def environment() -> Dict[str, object]:
-    from fastscnn_edge import __version__, envinfo
+    from fastscnn_edge import __version__
+    from fastscnn_edge.core import envinfo
 
     return {"date": dt.date.today().isoformat(), "machine": envinfo.machine_name(), "cpu": envinfo.cpu_model(),
             "cpu_flags": cpu_flags(), "python": platform.python_version(), "fastscnn_edge": __version__,
@@ -122,7 +123,7 @@ def _pct(v: object, digits: int = 2, signed: bool = False) -> str:
 def write_report(out: Path, env: Dict[str, object], data_info: Dict[str, object], training: Dict[str, object],
                  calibration: Dict[str, object], rows: List[Dict[str, object]], timing: Dict[str, object],
                  quantize_reports: Dict[str, Dict[str, object]], command: str) -> Path:
-    from fastscnn_edge.fileio import atomic_write_text, human_size
+    from fastscnn_edge.core.fileio import atomic_write_text, human_size
 
     stem = out / f"precision-cost-{env['date']}"
     int8_ok = all(abs(float(r["miou_minus_fp32"])) <= INT8_BAR_POINTS / 100  # type: ignore[arg-type]
@@ -142,14 +143,14 @@ def write_report(out: Path, env: Dict[str, object], data_info: Dict[str, object]
              f"- Demo model: `{_shown(training['checkpoint'])}` ({human_size(int(training['checkpoint_bytes']))}), "  # type: ignore[call-overload]
              f"{training['iterations']} iterations, trained by `{training['command']}` on the same synthetic scenes.",
              f"- Data: {data_info['train']} train + {data_info['val']} val synthetic street scenes at {data_info['size']} "
-             f"(`fastscnn_edge.synth`, seed {data_info['seed']}). **The synthetic-val mIoU says how well the demo model "
+             f"(`fastscnn_edge.data.synth`, seed {data_info['seed']}). **The synthetic-val mIoU says how well the demo model "
              "learned these procedural scenes, nothing about Cityscapes;** the differences between precisions are the point.",
              f"- INT8: {calibration['method']} calibration on {calibration['images']} training images; every number "
              f"below is measured on the {data_info['val']} val images, which calibration never sees. TensorRT form: "
              "Q/DQ on Conv inputs and residual Add inputs, int8 weights, classifier conv and head in float. CPU form: "
              "every op type onnxruntime quantizes, uint8 activations, the refined cls head in float (the same labels as "
-             "the dense x8 upsample + argmax, computed only in the cells at class boundaries; `fastscnn_edge.cls_head`), "
-             "the first conv's input padded to 4 channels (`fastscnn_edge.qdq`, `calibration/README.md`).",
+             "the dense x8 upsample + argmax, computed only in the cells at class boundaries; `fastscnn_edge.export.cls_head`), "
+             "the first conv's input padded to 4 channels (`fastscnn_edge.quantize.qdq`, `calibration/README.md`).",
              "- Every ONNX file runs on onnxruntime (CPU). The `int8-tensorrt` row is the Q/DQ graph a TensorRT "
              "engine is built from, run by onnxruntime's kernels, not a TensorRT engine (its speed here says nothing "
              "about TensorRT): on a GPU machine, `fastscnn-edge build-engine` + `fastscnn-edge compare` give the "
@@ -206,8 +207,8 @@ def run(model: Path, data: Path, work: Path, out: Path, *, res: Tuple[int, int],
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    from fastscnn_edge.resolution import parse_resolution
-    from fastscnn_edge.synth import generate
+    from fastscnn_edge.core.resolution import parse_resolution
+    from fastscnn_edge.data.synth import generate
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "demo" / "fastscnn_synth.pt")

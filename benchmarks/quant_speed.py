@@ -100,19 +100,20 @@ def parse_round_robin_args(ap: "argparse.ArgumentParser", argv: Optional[Sequenc
 def make_scenes(folder: Path, train: int, val: int) -> Tuple[Path, Path, List[Path]]:
     """Synthetic scenes: (the Cityscapes-layout root, its training images to calibrate on, the sorted
     val images: the held-out check and the timed frames)."""
-    from fastscnn_edge.synth import generate
+    from fastscnn_edge.data.synth import generate
 
     scenes = generate(folder, train, val, (256, 512), seed=0)
     return scenes, scenes / "leftImg8bit" / "train", sorted((scenes / "leftImg8bit" / "val").rglob("*.png"))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from fastscnn_edge import __version__, envinfo
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.metadata import read_onnx_meta
-    from fastscnn_edge.quant_eval import image_frames
-    from fastscnn_edge.quantize import Int8Options, to_int8
-    from fastscnn_edge.resolution import parse_resolutions
+    from fastscnn_edge import __version__
+    from fastscnn_edge.core import envinfo
+    from fastscnn_edge.core.metadata import read_onnx_meta
+    from fastscnn_edge.core.resolution import parse_resolutions
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
+    from fastscnn_edge.quantize.quant_eval import image_frames
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--res", default="512x1024,1024x2048")
@@ -215,7 +216,7 @@ def head_alone(tmp: Path, logits_model: Path, frames: List["np.ndarray"], res: T
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from fastscnn_edge.cls_head import cell_tables, refine_cls_head
+    from fastscnn_edge.export.cls_head import cell_tables, refine_cls_head
 
     net = session(logits_model, threads)
     scene_logits = [net.run(None, {net.get_inputs()[0].name: x})[0] for x in frames]
@@ -295,8 +296,8 @@ def round_robin(variants: Sequence[Tuple[str, Path]], frames: List["np.ndarray"]
 
 
 def write_report(out: Path, env: Dict[str, object], blocks: List[Dict[str, object]], heads: List[Dict[str, object]]) -> Path:
-    from fastscnn_edge.cls_head import MAX_MIXED
-    from fastscnn_edge.fileio import atomic_write_text, human_size
+    from fastscnn_edge.core.fileio import atomic_write_text, human_size
+    from fastscnn_edge.export.cls_head import MAX_MIXED
 
     stem = out / f"quant-speed-cpu-{env['date']}"
     atomic_write_text(stem.with_suffix(".json"), json.dumps({"environment": env, "blocks": blocks, "head_alone": heads},
@@ -310,7 +311,7 @@ def write_report(out: Path, env: Dict[str, object], blocks: List[Dict[str, objec
              "at full resolution, uint8; the dense head (x8 bilinear upsample + argmax at every pixel, the default "
              "export every runtime builds) or the refined head (`export --cls-layout refine`, what `quantize --form "
              "cpu` gives a static cls export: the same labels, full-resolution scores only in the cells whose four "
-             "1/8-resolution corners disagree; `fastscnn_edge/cls_head.py`). `logits`: the network alone.",
+             "1/8-resolution corners disagree; `fastscnn_edge/export/cls_head.py`). `logits`: the network alone.",
              f"- INT8: `quantize --int8 --calib-method minmax` on {st['calib']} synthetic training scenes; "
              f"agreement and mIoU against fp32 on {st['val']} synthetic val scenes calibration never saw.",
              f"- Timing: on those {st['val']} val scenes (the refined head's work depends on the image), per resolution "

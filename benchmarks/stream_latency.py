@@ -64,7 +64,7 @@ def make_clip(path: Path, size: Tuple[int, int], frames: int, seed: int = 0) -> 
     import cv2
     import numpy as np
 
-    from fastscnn_edge.synth import render_scene
+    from fastscnn_edge.data.synth import render_scene
 
     rng = np.random.default_rng(seed)
     scenes = [render_scene(size, rng)[0] for _ in range(8)]
@@ -81,8 +81,8 @@ def _legacy_stages(runner):  # noqa: ANN001, ANN202
     import cv2
     import numpy as np
 
-    from fastscnn_edge.palette import palette_bgr
-    from fastscnn_edge.preprocess import normalize_reference, resize_bgr
+    from fastscnn_edge.data.palette import palette_bgr
+    from fastscnn_edge.data.preprocess import normalize_reference, resize_bgr
 
     def pre(bgr):  # noqa: ANN001, ANN202
         return normalize_reference(resize_bgr(bgr, runner.resolution), runner.meta)
@@ -100,9 +100,9 @@ def sequential(model: Path, clip: Path, out: Path, threads: Optional[int], spin:
     work (with spinning, the idle pool's spinning is charged to whatever stage runs after inference)."""
     import cv2
 
-    from fastscnn_edge.backends import open_runner
-    from fastscnn_edge.predict import render
-    from fastscnn_edge.preprocess import labels_to_size, to_bgr8
+    from fastscnn_edge.data.preprocess import labels_to_size, to_bgr8
+    from fastscnn_edge.runtime.backends import open_runner
+    from fastscnn_edge.serve.predict import render
 
     stages = ("decode", "preprocess", "infer", "postprocess", "encode")
     wall: Dict[str, List[float]] = {s: [] for s in stages}
@@ -146,7 +146,7 @@ def sequential(model: Path, clip: Path, out: Path, threads: Optional[int], spin:
 
 
 def pipelined(model: Path, clip: Path, out: Path, threads: Optional[int]) -> Dict[str, Any]:
-    from fastscnn_edge.predict import predict
+    from fastscnn_edge.serve.predict import predict
 
     c0 = time.process_time()
     result = predict(model, [clip], out, "overlay", threads=threads)
@@ -161,7 +161,7 @@ def model_only(model: Path, clip: Path, threads: Optional[int], iters: int) -> D
     """`bench`'s loop on a real frame: the runner alone, input already preprocessed."""
     import cv2
 
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.runtime.backends import open_runner
 
     cap = cv2.VideoCapture(str(clip))
     ok, frame = cap.read()
@@ -377,8 +377,8 @@ def soak_part(tmp: Path, model: Path, frames_bgr: Sequence[Any], count: int, rat
 
 def multi_stream_part(tmp: Path, threads: Optional[int], frames: int) -> List[Dict[str, Any]]:
     from fastscnn_edge.api import export_model
-    from fastscnn_edge.backends import open_runner
-    from fastscnn_edge.stream import bench_streams
+    from fastscnn_edge.runtime.backends import open_runner
+    from fastscnn_edge.serve.stream import bench_streams
 
     static = export_model(DEMO, resolutions=["512x1024"], output=tmp / "static")[0]
     dynamic = export_model(DEMO, resolutions=["512x1024"], output=tmp / "dynamic", dynamic=True)[0]
@@ -395,7 +395,7 @@ def multi_stream_part(tmp: Path, threads: Optional[int], frames: int) -> List[Di
 
 
 def environment() -> Dict[str, Any]:
-    from fastscnn_edge.envinfo import collect
+    from fastscnn_edge.core.envinfo import collect
 
     env = collect()
     env["loadavg"] = os.getloadavg()
@@ -502,7 +502,7 @@ def ros_only(a: argparse.Namespace, doc: Dict[str, Any]) -> None:
     import numpy as np
 
     from fastscnn_edge.api import export_model
-    from fastscnn_edge.synth import render_scene
+    from fastscnn_edge.data.synth import render_scene
 
     old = json.loads(a.ros_only.read_text())
     threads = a.threads[0] or None
@@ -551,7 +551,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     import numpy as np
 
     from fastscnn_edge.api import export_model
-    from fastscnn_edge.synth import render_scene
+    from fastscnn_edge.data.synth import render_scene
 
     a.out.mkdir(parents=True, exist_ok=True)
     cores = len(os.sched_getaffinity(0))

@@ -39,8 +39,8 @@ TARGET_RATIO = 4.0
 
 def _onnx_for(arch: str, head: str, res: Tuple[int, int], precision: str, workdir: Path, log) -> Optional[Path]:  # noqa: ANN001
     """The default-path ONNX if export/quantize left one; else (fp32 only) export into workdir."""
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.paths import default_onnx, stem
+    from fastscnn_edge.core.paths import default_onnx, stem
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     p = default_onnx(arch, head, res, precision)
     if p.exists():
@@ -66,13 +66,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from fastscnn_edge import bench, envinfo, timing
-    from fastscnn_edge.resolution import PAPER_RESOLUTIONS
-    from fastscnn_edge.machine import (default_threads, have_module, ort_gpu_providers, tensorrt_available,
+    from fastscnn_edge.bench import cases as bench
+    from fastscnn_edge.bench import timing
+    from fastscnn_edge.core import envinfo
+    from fastscnn_edge.core.resolution import PAPER_RESOLUTIONS
+    from fastscnn_edge.core.machine import (default_threads, have_module, ort_gpu_providers, tensorrt_available,
                                         torch_cuda_available)
-    from fastscnn_edge.fileio import atomic_write_text
-    from fastscnn_edge.paths import default_engine
-    from fastscnn_edge.resolution import parse_resolution, parse_resolutions
+    from fastscnn_edge.core.fileio import atomic_write_text
+    from fastscnn_edge.core.paths import default_engine
+    from fastscnn_edge.core.resolution import parse_resolution, parse_resolutions
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--warmup", type=int, default=100)
@@ -101,7 +103,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     have_torch = have_module("torch")
     torch_cuda = torch_cuda_available()
     ort_gpu = ort_gpu_providers()
-    have_trt = tensorrt_available() and have_module("fastscnn_edge.trt")
+    have_trt = tensorrt_available() and have_module("fastscnn_edge.runtime.trt")
     log(f"machine: {envinfo.machine_name()}; torch {'cuda' if torch_cuda else ('cpu' if have_torch else 'absent')}; "
         f"onnxruntime GPU providers: {ort_gpu or 'none'}; TensorRT: {'yes' if have_trt else 'no'}; threads {threads}")
 
@@ -215,8 +217,9 @@ def _graph_opt_levels(path: Optional[Path], tres: Tuple[int, int], threads: List
     """onnxruntime's cls model at each graph-optimization level (median ms), target resolution."""
     import onnxruntime as ort
 
-    from fastscnn_edge import bench, timing
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.bench import cases as bench
+    from fastscnn_edge.bench import timing
+    from fastscnn_edge.runtime.backends import open_runner
 
     if path is None:
         return {}
@@ -296,7 +299,7 @@ def _nhwc_head_runs(path: Optional[Path], tres: Tuple[int, int], threads: List[i
     import onnx
     import onnxruntime as ort
 
-    from fastscnn_edge.export import ExportSpec, export_onnx, nhwc_cls_head
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx, nhwc_cls_head
 
     if path is None:
         return {}
@@ -425,7 +428,7 @@ def _markdown(doc, results) -> str:  # noqa: ANN001
                      f"{r.fps:.1f} | {lat.mean:.2f} | {lat.median:.2f} | {lat.p90:.2f} | {lat.p99:.2f} | "
                      f"{100 * lat.cv:.1f} | {ms(r.gpu_compute)} | {ms(r.h2d)} | {ms(r.d2h)} | "
                      f"{'yes' if r.warnings else ''} |")
-    from fastscnn_edge.report import paper_comparison
+    from fastscnn_edge.bench.report import paper_comparison
 
     comp = paper_comparison([r for g, o, r in results if g in ("cpu", "gpu")])
     if comp:

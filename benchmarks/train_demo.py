@@ -4,7 +4,7 @@ FP16 and INT8 cost against the fp32 reference on the synthetic validation split.
     python benchmarks/train_demo.py                 # ~15 min on 2 CPU cores
     python benchmarks/train_demo.py --quick --out /tmp/demo   # tiny: checks the script only
 
-Steps: generate scenes (fastscnn_edge.synth) -> train (fastscnn_edge.train, the paper's recipe at a
+Steps: generate scenes (fastscnn_edge.data.synth) -> train (fastscnn_edge.train.loop, the paper's recipe at a
 small crop) -> copy the final checkpoint to models/demo/fastscnn_synth.pt -> what
 benchmarks/precision_cost.py does with it (fp32 / fp16 / INT8 TensorRT form / INT8 CPU form: size,
 CPU speed, mIoU and agreement with fp32 on the val split, which calibration never sees). Writes
@@ -67,8 +67,8 @@ def parse_args() -> argparse.Namespace:
 def train_demo(args: argparse.Namespace, data: Path) -> Dict[str, object]:
     import torch
 
-    from fastscnn_edge.resolution import parse_resolution
-    from fastscnn_edge.train import TrainConfig, train
+    from fastscnn_edge.core.resolution import parse_resolution
+    from fastscnn_edge.train.loop import TrainConfig, train
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(data=data, out=args.work / "run", crop=parse_resolution(args.crop), batch=args.batch,
@@ -86,8 +86,8 @@ def train_demo(args: argparse.Namespace, data: Path) -> Dict[str, object]:
 
 def main() -> None:
     args = parse_args()
-    from fastscnn_edge.resolution import parse_resolution
-    from fastscnn_edge.synth import generate
+    from fastscnn_edge.core.resolution import parse_resolution
+    from fastscnn_edge.data.synth import generate
 
     t0 = time.perf_counter()
     data = args.work / "scenes"

@@ -118,11 +118,12 @@ def triton_versions(env: Path) -> Dict[str, str]:
 def main(argv: List[str] | None = None) -> int:
     import numpy as np
 
-    from fastscnn_edge import __version__, envinfo
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.resolution import parse_resolution
-    from fastscnn_edge.serving import find_triton, start_server
-    from fastscnn_edge.triton import DEFAULT_QUEUE_DELAY_US, write_repository
+    from fastscnn_edge import __version__
+    from fastscnn_edge.core import envinfo
+    from fastscnn_edge.core.resolution import parse_resolution
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.serve.triton import DEFAULT_QUEUE_DELAY_US, write_repository
+    from fastscnn_edge.serve.triton_server import find_triton, start_server
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--res", default="256x512", help="HxW of the frames (the export is dynamic; default 256x512)")

@@ -13,9 +13,9 @@ the functions that need them, so the runtime path works on a Jetson without torc
 from typing import Any
 
 from fastscnn_edge.api import benchmark, evaluate_model, export_model, predict_files, quantize_model
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.resolution import PAPER_RESOLUTIONS, Resolution
-from fastscnn_edge.version import __version__
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.resolution import PAPER_RESOLUTIONS, Resolution
+from fastscnn_edge.core.version import __version__
 
 __all__ = ["PAPER_RESOLUTIONS", "BuildOptions", "BuildResult", "Int8Options", "Resolution", "UserError", "__version__",
            "benchmark", "build_engine", "evaluate_model", "export_model", "open_runner", "predict_files", "quantize_model"]

@@ -1,12 +1,12 @@
 """The Python API: the pipeline's steps as typed functions, for embedding fastscnn-edge in your own code.
 
-Each step takes paths (or an :class:`~fastscnn_edge.artifact.Artifact`) and returns what it made,
+Each step takes paths (or an :class:`~fastscnn_edge.runtime.artifact.Artifact`) and returns what it made,
 exactly as the commands do (the commands are a thin skin over the same library); errors are
-:class:`~fastscnn_edge.errors.UserError` with ``.cause`` and ``.fix``. Long steps take ``progress``,
+:class:`~fastscnn_edge.core.errors.UserError` with ``.cause`` and ``.fix``. Long steps take ``progress``,
 a ``(task, done, total)`` callback. Nothing heavy is imported until a function runs: ``export``
 needs torch, ``build_engine`` TensorRT or TensorRT-RTX, the rest onnxruntime (or OpenVINO). Functions
 with many options take an options dataclass (:class:`~fastscnn_edge.engine.BuildOptions`,
-:class:`~fastscnn_edge.quantize.Int8Options`); every parameter after the first is keyword-only.
+:class:`~fastscnn_edge.quantize.convert.Int8Options`); every parameter after the first is keyword-only.
 
     import fastscnn_edge as fe
 
@@ -17,7 +17,7 @@ with many options take an options dataclass (:class:`~fastscnn_edge.engine.Build
     (result,) = fe.benchmark(onnx, iters=20, warmup=5)
     engine = fe.build_engine(onnx, options=fe.BuildOptions(precision="fp16", runtime="rtx"))
 
-The names differ from the modules that implement them (``fastscnn_edge.export``, ``.bench``...),
+The names differ from the packages that implement them (``fastscnn_edge.export``, ``.bench``...),
 so ``import fastscnn_edge.bench`` never hides ``fastscnn_edge.benchmark``.
 """
 
@@ -26,15 +26,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
-from fastscnn_edge.progress import Progress
+from fastscnn_edge.core.progress import Progress
 
 if TYPE_CHECKING:
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.bench.cases import BenchResult
     from fastscnn_edge.engine import BuildOptions, BuildResult, build_engine
-    from fastscnn_edge.quantize import Int8Options
-    from fastscnn_edge.artifact import Artifact
-    from fastscnn_edge.bench import BenchResult
-    from fastscnn_edge.predict import PredictResult
+    from fastscnn_edge.quantize.convert import Int8Options
+    from fastscnn_edge.runtime.artifact import Artifact
+    from fastscnn_edge.runtime.backends import open_runner
+    from fastscnn_edge.serve.predict import PredictResult
 
 PathLike = Union[str, Path]
 ArtifactLike = Union[str, Path, "Artifact"]
@@ -42,7 +42,7 @@ ResolutionLike = Union[str, Sequence[int]]
 
 
 def _resolutions(values: Sequence[ResolutionLike]) -> List[Any]:
-    from fastscnn_edge.resolution import as_resolution
+    from fastscnn_edge.core.resolution import as_resolution
 
     return [as_resolution(v) for v in values]
 
@@ -57,8 +57,8 @@ def export_model(weights: Optional[PathLike] = None, *, arch: Optional[str] = No
            progress: Optional[Progress] = None) -> List[Path]:
     """Export ONNX files (default: the paper's three resolutions into ``artifacts/``), each validated
     against PyTorch; returns their paths. ``weights``: a native checkpoint (None: random weights).
-    ``cls_layout="refine"``: the cls head for onnxruntime on the CPU (:mod:`fastscnn_edge.cls_head`)."""
-    from fastscnn_edge.export import export_many
+    ``cls_layout="refine"``: the cls head for onnxruntime on the CPU (:mod:`fastscnn_edge.export.cls_head`)."""
+    from fastscnn_edge.export.to_onnx import export_many
 
     results = export_many(weights=Path(weights) if weights is not None else None, arch=arch, head=head,
                           resolutions=_resolutions(resolutions), output=Path(output) if output is not None else None,
@@ -71,13 +71,13 @@ def quantize_model(model: ArtifactLike, *, precision: str = "fp16", calib: Optio
                    output: Optional[PathLike] = None, int8: Optional["Int8Options"] = None,
                    progress: Optional[Progress] = None) -> Path:
     """A precision-explicit copy of an fp32 export; returns its path. ``precision="fp16"``, or
-    ``"int8"`` with ``calib`` images and ``int8``, an :class:`~fastscnn_edge.quantize.Int8Options`
+    ``"int8"`` with ``calib`` images and ``int8``, an :class:`~fastscnn_edge.quantize.convert.Int8Options`
     holding every option of ``quantize --int8`` (form: tensorrt | cpu | openvino; calibration
     method and percentile, image count, cache; the held-out check: ``val``, ``holdout``,
     ``min_agreement``; mixed INT8: ``exclude``, ``max_drop``, ``sensitivity``; ``float_type``)."""
-    from fastscnn_edge.errors import UserError
-    from fastscnn_edge.precision import get
-    from fastscnn_edge.quantize import Int8Options, to_fp16, to_int8
+    from fastscnn_edge.core.errors import UserError
+    from fastscnn_edge.core.precision import get
+    from fastscnn_edge.quantize.convert import Int8Options, to_fp16, to_int8
 
     out = Path(output) if output is not None else None
     if get(precision).name == "fp16":
@@ -93,8 +93,8 @@ def quantize_model(model: ArtifactLike, *, precision: str = "fp16", calib: Optio
 
 # One function each, the library's own (the same object the commands call), resolved on first use so
 # that importing the package stays cheap.
-_LAZY = {"build_engine": "engine", "BuildOptions": "engine", "BuildResult": "engine", "open_runner": "backends",
-         "Int8Options": "quantize"}
+_LAZY = {"build_engine": "engine", "BuildOptions": "engine", "BuildResult": "engine", "open_runner": "runtime.backends",
+         "Int8Options": "quantize.convert"}
 
 
 def __getattr__(name: str) -> Any:
@@ -110,8 +110,8 @@ def benchmark(artifact: Optional[ArtifactLike] = None, *, resolutions: Sequence[
           progress: Optional[Progress] = None) -> List["BenchResult"]:
     """Time ``artifact`` (None: the default artifacts, as ``fastscnn-edge bench`` picks them) with the
     paper's protocol; one result per resolution (``fps``, ``latency`` statistics, ``to_json()``)."""
-    from fastscnn_edge.bench import BenchOptions, select_cases
-    from fastscnn_edge.timing import benchmark as time_cases
+    from fastscnn_edge.bench.cases import BenchOptions, select_cases
+    from fastscnn_edge.bench.timing import benchmark as time_cases
 
     cases = select_cases([artifact] if artifact is not None else [], backend=backend, device=device,
                          resolutions=_resolutions(resolutions))
@@ -122,7 +122,7 @@ def evaluate_model(artifact: ArtifactLike, data: PathLike, *, data_format: str =
              limit: Optional[int] = None, resolution: Optional[ResolutionLike] = None, backend: str = "auto",
              device: str = "auto", progress: Optional[Progress] = None) -> Dict[str, object]:
     """mIoU, per-class and category IoU, pixel accuracy of ``artifact`` on a labelled split (fractions)."""
-    from fastscnn_edge.evaluate import evaluate as _evaluate
+    from fastscnn_edge.bench.evaluate import evaluate as _evaluate
 
     return _evaluate(artifact, data, data_format, split, limit, _one_resolution(resolution), backend, device=device,
                      progress=progress)
@@ -133,7 +133,7 @@ def predict_files(artifact: ArtifactLike, inputs: Sequence[PathLike], output: Pa
             progress: Optional[Progress] = None) -> "PredictResult":
     """Segment images, folders or videos into ``output`` (``format``: color | overlay | trainids |
     cityscapes-labelids); the result lists what was written and skipped."""
-    from fastscnn_edge.predict import predict as _predict
+    from fastscnn_edge.serve.predict import predict as _predict
 
     return _predict(artifact, [str(i) for i in inputs], output, format, res=_one_resolution(resolution),
                     progress=progress)

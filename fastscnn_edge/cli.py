@@ -17,8 +17,8 @@ from typing import Dict, Iterator, List, Optional
 
 import typer
 
-from fastscnn_edge.version import __version__
-from fastscnn_edge.errors import Terminated, UserError
+from fastscnn_edge.core.errors import Terminated, UserError
+from fastscnn_edge.core.version import __version__
 
 # Order is the order shown in --help: the pipeline first, then the tools around it.
 COMMAND_MODULES = (
@@ -84,7 +84,7 @@ def _command(argv: Optional[List[str]]) -> str:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt(seen: Dict[str, bool]) -> Iterator[None]:
-    """SIGTERM raises :class:`~fastscnn_edge.errors.Terminated` (a KeyboardInterrupt), so a
+    """SIGTERM raises :class:`~fastscnn_edge.core.errors.Terminated` (a KeyboardInterrupt), so a
     terminated run cleans up exactly like one stopped with Ctrl-C; the previous handler comes back."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -131,7 +131,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     except ModuleNotFoundError as exc:  # torch-only code reached without torch: name the extra, not a traceback
         if _debug() or exc.name not in ("torch", "torchvision"):
             raise
-        from fastscnn_edge.machine import TORCH_FIX
+        from fastscnn_edge.core.machine import TORCH_FIX
 
         typer.echo(f"error: this needs PyTorch, which is not installed here. Fix: {TORCH_FIX}.", err=True)
         sys.exit(3)

@@ -3,8 +3,8 @@
 Order: options -> runtime (TensorRT or TensorRT-RTX, from ``runtime``, ``target`` and what is
 installed) -> capability plan (refuse before any work) -> ONNX checks -> runtime present? -> the
 detected TensorRT and GPU refine the plan -> precision-explicit ONNX (converted through
-:mod:`fastscnn_edge.quantize` where missing: composed here, so nothing under ``trt/`` converts) ->
-build (:mod:`fastscnn_edge.trt.builder`; progress; Ctrl-C stops it) -> engine and sidecar written
+:mod:`fastscnn_edge.quantize.convert` where missing: composed here, so nothing under ``trt/`` converts) ->
+build (:mod:`fastscnn_edge.runtime.trt.builder`; progress; Ctrl-C stops it) -> engine and sidecar written
 atomically -> one result line. TensorRT-RTX builds ahead of time for a list of compute
 capabilities and needs no GPU. Each file is read and checked once per command: :func:`prepare`
 makes a :class:`Prepared`, and :func:`build_engine` takes it (or makes it).
@@ -18,16 +18,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Union
 
-from fastscnn_edge import precision as precisions
-from fastscnn_edge.artifact import KIND_WORDS, Artifact, open_artifact
-from fastscnn_edge.capability import ComputeCapability, Environment, Plan, choose_runtime, decide, resolve_target
-from fastscnn_edge.cls_head import refuse_refined
-from fastscnn_edge.errors import MissingDependency, UserError
-from fastscnn_edge.progress import Progress, report
-from fastscnn_edge.resolution import Resolution
+from fastscnn_edge.core import precision as precisions
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from fastscnn_edge.core.progress import Progress, report
+from fastscnn_edge.core.resolution import Resolution
+from fastscnn_edge.export.cls_head import refuse_refined
+from fastscnn_edge.runtime.artifact import KIND_WORDS, Artifact, open_artifact
+from fastscnn_edge.runtime.capability import ComputeCapability, Environment, Plan, choose_runtime, decide, resolve_target
 
 if TYPE_CHECKING:
-    from fastscnn_edge.quantize import Int8Options
+    from fastscnn_edge.quantize.convert import Int8Options
 
 Log = Callable[[str], None]
 ResolutionLike = Union[str, Sequence[int]]
@@ -37,7 +37,7 @@ ResolutionLike = Union[str, Sequence[int]]
 class BuildOptions:
     """Every option of an engine build (``fastscnn-edge build-engine``'s flags), typed.
 
-    ``precision``: fp32 | fp16 | int8, None: the one default rule (:func:`fastscnn_edge.precision.default_for`:
+    ``precision``: fp32 | fp16 | int8, None: the one default rule (:func:`fastscnn_edge.core.precision.default_for`:
     INT8 from a Q/DQ ONNX, else FP16). ``resolutions``: HxW strings or (H, W); a static ONNX must match,
     a dynamic one gets an optimization profile per size. ``target``: auto | titan-xp | jetson-orin |
     jetson-xavier | desktop | rtx. ``runtime``: auto | tensorrt | rtx. ``compute_capabilities``:
@@ -61,9 +61,9 @@ class BuildOptions:
     def checked(self) -> "BuildOptions":
         """These options with every word and number checked once (the one entry check) and the
         resolutions and compute capabilities parsed."""
-        from fastscnn_edge.capability import TARGET_NAMES, parse_compute_capabilities
-        from fastscnn_edge.resolution import as_resolution
-        from fastscnn_edge.vocab import check
+        from fastscnn_edge.core.resolution import as_resolution
+        from fastscnn_edge.core.vocab import check
+        from fastscnn_edge.runtime.capability import TARGET_NAMES, parse_compute_capabilities
 
         if self.precision is not None:
             precisions.get(self.precision)
@@ -105,7 +105,7 @@ class BuildResult:
 
     def summary(self) -> str:
         """The one line a finished build prints: what, where, how large, how long, what next."""
-        from fastscnn_edge.fileio import human_size
+        from fastscnn_edge.core.fileio import human_size
 
         res = ", ".join(f"{h}x{w}" for h, w in self.resolutions)
         what = f"{self.precision}, {res}"
@@ -140,7 +140,7 @@ class Prepared:
     def with_environment(self, detected: Environment) -> "Prepared":
         """The plan again for the TensorRT and GPU detected here (cheap: the table, and only the
         generation's own ONNX rules; the rest of the check is not repeated)."""
-        from fastscnn_edge.onnx_rules import check_generation
+        from fastscnn_edge.export.onnx_rules import check_generation
 
         o = self.options
         env = resolve_target(o.target, replace(detected, runtime=self.runtime), self.runtime,
@@ -151,8 +151,8 @@ class Prepared:
 
 
 def installed_runtimes() -> List[str]:
-    from fastscnn_edge.machine import trt_runtime_available
-    from fastscnn_edge.vocab import TRT_RUNTIMES
+    from fastscnn_edge.core.machine import trt_runtime_available
+    from fastscnn_edge.core.vocab import TRT_RUNTIMES
 
     return [r for r in TRT_RUNTIMES if trt_runtime_available(r)]
 
@@ -161,8 +161,8 @@ def prepare(model: "Path | str | Artifact", output: Optional[Path] = None, *,
             options: BuildOptions = BuildOptions()) -> Prepared:
     """Check the options and the file and decide the plan; raise UserError on anything wrong. No side
     effects. ``model`` is an Artifact (or a path, read once); the chosen runtime is ``Prepared.runtime``."""
-    from fastscnn_edge.onnx_rules import check_generation, check_onnx
-    from fastscnn_edge.paths import default_engine, multi_resolution_engine
+    from fastscnn_edge.core.paths import default_engine, multi_resolution_engine
+    from fastscnn_edge.export.onnx_rules import check_generation, check_onnx
 
     o = options.checked()
     a = open_artifact(model)
@@ -201,8 +201,8 @@ def build_engine(model: "Path | str | Artifact | Prepared", output: Optional[Pat
     for the order of checks. ``model``: a path, an Artifact, or what :func:`prepare` made (then
     ``options`` must be left out: they are in it). ``log`` gets warnings and conversions,
     ``progress`` the builder's phases. Returns a :class:`BuildResult` (path-like)."""
-    from fastscnn_edge.fileio import check_writable
-    from fastscnn_edge.machine import trt_runtime_available
+    from fastscnn_edge.core.fileio import check_writable
+    from fastscnn_edge.core.machine import trt_runtime_available
 
     say = log or (lambda _m: None)
     if isinstance(model, Prepared):
@@ -216,7 +216,7 @@ def build_engine(model: "Path | str | Artifact | Prepared", output: Optional[Pat
     for w in pre.plan.warnings:
         say(f"warning: {w}")
     if not trt_runtime_available(pre.runtime):
-        from fastscnn_edge.trt.lib import INSTALL_FIX, RTX_INSTALL_FIX
+        from fastscnn_edge.runtime.trt.lib import INSTALL_FIX, RTX_INSTALL_FIX
 
         if pre.runtime == "rtx":
             raise MissingDependency("TensorRT-RTX is not installed; the checks passed, but an engine needs it.",
@@ -225,7 +225,7 @@ def build_engine(model: "Path | str | Artifact | Prepared", output: Optional[Pat
             "; for RTX GPUs (or to build here without a GPU) " + RTX_INSTALL_FIX + " and pass --runtime rtx"
         raise MissingDependency("TensorRT is not installed; the checks passed, but an engine needs it.",
                                 fix=INSTALL_FIX + rtx_too + ".")
-    from fastscnn_edge.trt.builder import detect_environment
+    from fastscnn_edge.runtime.trt.builder import detect_environment
 
     check_writable(pre.out)
     pre = pre.with_environment(detect_environment(pre.runtime))
@@ -238,7 +238,7 @@ def build_engine(model: "Path | str | Artifact | Prepared", output: Optional[Pat
 
 
 def _refuse_problems(pre: Prepared) -> None:
-    from fastscnn_edge.onnx_rules import format_problems
+    from fastscnn_edge.export.onnx_rules import format_problems
 
     if pre.problems:
         raise UserError(format_problems(pre.onnx, pre.problems), fix="see docs/TENSORRT.md for what TensorRT needs.")
@@ -246,9 +246,9 @@ def _refuse_problems(pre: Prepared) -> None:
 
 def _precision_onnx(pre: Prepared, say: Log) -> Path:
     """The ONNX the plan parses: the given one, the ``.fp16``/``.int8`` file beside it, or a new
-    conversion through :mod:`fastscnn_edge.quantize` (the workflow composes it, not ``trt/``)."""
-    from fastscnn_edge.onnx_rules import check_onnx, format_problems
-    from fastscnn_edge.paths import beside
+    conversion through :mod:`fastscnn_edge.quantize.convert` (the workflow composes it, not ``trt/``)."""
+    from fastscnn_edge.core.paths import beside
+    from fastscnn_edge.export.onnx_rules import check_onnx, format_problems
 
     if not pre.plan.needs_conversion(pre.artifact.onnx_kind):
         return pre.onnx
@@ -260,7 +260,7 @@ def _precision_onnx(pre: Prepared, say: Log) -> Path:
             say(f"using {near} (the {target} ONNX beside {pre.onnx.name})")
             return near
     try:
-        from fastscnn_edge.quantize import Int8Options, to_fp16, to_int8
+        from fastscnn_edge.quantize.convert import Int8Options, to_fp16, to_int8
     except ImportError:
         raise MissingDependency(f"this build needs the {target} ONNX and fastscnn_edge.quantize is not available.",
                                 fix=f"make it with `fastscnn-edge quantize --{target}` and pass it to build-engine.") from None
@@ -279,10 +279,10 @@ def _precision_onnx(pre: Prepared, say: Log) -> Path:
 
 
 def _build(pre: Prepared, source: Path, progress: Optional[Progress]) -> BuildResult:
-    from fastscnn_edge.fileio import atomic_path, atomic_write_bytes, sha256_file
-    from fastscnn_edge.sidecar import Sidecar, TensorInfo, sidecar_path, write_sidecar
-    from fastscnn_edge.trt import builder, lib
-    from fastscnn_edge.version import __version__
+    from fastscnn_edge.core.fileio import atomic_path, atomic_write_bytes, sha256_file
+    from fastscnn_edge.core.version import __version__
+    from fastscnn_edge.runtime.sidecar import Sidecar, TensorInfo, sidecar_path, write_sidecar
+    from fastscnn_edge.runtime.trt import builder, lib
 
     o = pre.options
     meta = copy.deepcopy(pre.artifact.meta)
@@ -326,14 +326,14 @@ def _build(pre: Prepared, source: Path, progress: Optional[Progress]) -> BuildRe
 
 def runnable_here(runtime: str, compute_capabilities: Sequence[ComputeCapability]) -> bool:
     """Whether an engine just built could run on this machine (a GPU it was built for is present)."""
-    from fastscnn_edge.machine import gpu_present
+    from fastscnn_edge.core.machine import gpu_present
 
     if runtime != "rtx":
         return True  # TensorRT proper built it on this machine's GPU
     if not gpu_present():
         return False
     try:
-        from fastscnn_edge.cuda_buffers import device_info
+        from fastscnn_edge.runtime.cuda_buffers import device_info
 
         return tuple(device_info().compute_capability) in [tuple(c) for c in compute_capabilities]
     except UserError:
@@ -341,14 +341,14 @@ def runnable_here(runtime: str, compute_capabilities: Sequence[ComputeCapability
 
 
 def _np_name(trt_name: str) -> str:
-    from fastscnn_edge.cuda_buffers import numpy_dtype
+    from fastscnn_edge.runtime.cuda_buffers import numpy_dtype
 
     return numpy_dtype(trt_name).name
 
 
 def default_onnx_inputs(arch: str, head: str, resolutions: Sequence[Resolution]) -> List[Path]:
     """The fp32 ONNX files `fastscnn-edge export` wrote by default for ``resolutions`` that exist."""
-    from fastscnn_edge.paths import default_onnx
+    from fastscnn_edge.core.paths import default_onnx
 
     found = [default_onnx(arch, head, r) for r in resolutions]
     present = [p for p in found if p.exists()]

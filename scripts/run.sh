@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 FE=".venv/bin/fastscnn-edge"
 PYV=".venv/bin/python"
-have() { "$PYV" -c "from fastscnn_edge.machine import $1 as f; raise SystemExit(0 if f() else 1)"; }
+have() { "$PYV" -c "from fastscnn_edge.core.machine import $1 as f; raise SystemExit(0 if f() else 1)"; }
 mkdir -p runs
 "$FE" export
 stamp=$(date +%Y%m%d-%H%M%S)

@@ -79,7 +79,7 @@ if [ -n "$JETSON" ]; then
 fi
 
 if [ "$MODE" = "dev" ]; then
-  # Type stubs for mypy on fastscnn_edge/trt; --no-deps: they declare the real tensorrt, not installable here.
+  # Type stubs for mypy on fastscnn_edge/runtime/trt; --no-deps: they declare the real tensorrt, not installable here.
   pip_i --no-deps "tensorrt-stubs==10.13.0.35.1"
   if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
     # TensorRT-RTX: NVIDIA's own ONNX parser and builder, which run without a GPU; the tests build with it.
@@ -96,7 +96,7 @@ CHECK="import fastscnn_edge, onnxruntime"
 [ "$MODE" = "dev" ] && [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] && [ "$PYVER" = "3.11" ] && CHECK="$CHECK, rclpy, rosbags"
 "$VPY" -c "$CHECK" || die "installation incomplete ($CHECK failed): see the pip output above"
 # The Triton serving environment (.venv-triton, its own numpy<2) for `fastscnn-edge serve` and
-# tests/test_triton.py; x86-64 Linux with the system Python 3.11 only.
+# tests/serve/test_triton.py; x86-64 Linux with the system Python 3.11 only.
 if [ "$MODE" = "dev" ] && [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] && [ -x /usr/bin/python3.11 ]; then
   bash scripts/setup-triton.sh
 fi

@@ -32,9 +32,9 @@ def _have_cuda() -> tuple[bool, str]:
 
 def pytest_collection_modifyitems(config, items):  # noqa: ANN001
     have_gpu, why_gpu = _have_cuda()
-    from fastscnn_edge.machine import tensorrt_available
+    from fastscnn_edge.core.machine import tensorrt_available
 
-    from fastscnn_edge.machine import tensorrt_rtx_available
+    from fastscnn_edge.core.machine import tensorrt_rtx_available
 
     have_trt = tensorrt_available()  # tensorrt-stubs alone is an empty namespace package, not TensorRT
     have_rtx = tensorrt_rtx_available()

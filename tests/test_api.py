@@ -62,7 +62,7 @@ def test_importing_the_package_loads_nothing_heavy():
             "if m in sys.modules]\n"
             "assert not heavy, heavy\n"
             "assert callable(fe.export_model) and fe.Resolution.parse('256x512') == (256, 512)\n"
-            "import fastscnn_edge.bench, fastscnn_edge.export, fastscnn_edge.predict  # the modules do not hide the API\n"
+            "import fastscnn_edge.bench, fastscnn_edge.export, fastscnn_edge.serve.predict  # the packages do not hide the API\n"
             "assert callable(fe.benchmark) and callable(fe.export_model) and callable(fe.predict_files)\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fastscnn_edge import ov_runtime
+from fastscnn_edge.runtime import ov_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def _run_blocked(code: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_help_and_import_work_without_torch_and_tensorrt():
     p = _run_blocked("""
-        import fastscnn_edge, fastscnn_edge.backends, fastscnn_edge.metadata, fastscnn_edge.preprocess
+        import fastscnn_edge, fastscnn_edge.runtime.backends, fastscnn_edge.core.metadata, fastscnn_edge.data.preprocess
         from fastscnn_edge.cli import main
         assert "torch" not in sys.modules and "tensorrt" not in sys.modules
         sys.argv = ["fastscnn-edge", "--help"]
@@ -58,12 +58,12 @@ def test_every_subcommand_help_works_without_torch():
 
 def test_runtime_path_runs_an_onnx_without_torch(tmp_path):
     """The Jetson path: load and run an exported model with torch blocked."""
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     r = export_onnx(ExportSpec(head="cls", res=(64, 128), input_format="bgr8", output=tmp_path / "m.onnx"))
     p = _run_blocked(f"""
         import numpy as np
-        from fastscnn_edge.backends import open_runner
+        from fastscnn_edge.runtime.backends import open_runner
         for backend in ("onnxruntime", "auto"):
             with open_runner({str(r.path)!r}, backend=backend) as run:
                 x = run.preprocess(np.zeros((100, 150, 3), np.uint8))

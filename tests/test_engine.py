@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastscnn_edge.machine import tensorrt_available
-from fastscnn_edge.errors import MissingDependency, UserError
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from fastscnn_edge.core.machine import tensorrt_available
 from fastscnn_edge.engine import BuildOptions, prepare
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,7 +18,7 @@ no_trt_only = pytest.mark.skipif(tensorrt_available(), reason="checks the messag
 
 @pytest.fixture(scope="module")
 def onnx_files(tmp_path_factory):
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     d = tmp_path_factory.mktemp("models")
     specs = {"u8": ExportSpec(head="cls", res=(64, 128), output=d / "u8.onnx"),
@@ -69,8 +69,8 @@ def test_user_input_errors_come_first(onnx_files, capsys, args, message):
 def test_the_default_export_passes_every_check_for_every_target(artifacts, target, capsys):
     """`fastscnn-edge export` with no options, then `build-engine --fp16 --target T`: every check passes;
     where T's runtime is installed (TensorRT-RTX here) the engine is built, else it stops for TensorRT alone."""
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.machine import tensorrt_rtx_available
+    from fastscnn_edge.core.machine import tensorrt_rtx_available
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     src = export_onnx(ExportSpec(res=(64, 128)), validate=False).path  # the defaults, at a small size
     code, out, err = _cli(capsys, src, "--fp16", "--target", target)
@@ -110,7 +110,7 @@ def test_missing_onnx_and_missing_default_exports(artifacts, tmp_path, capsys):
 
 @no_trt_only
 def test_default_inputs_are_the_default_exports(artifacts, capsys):
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     export_onnx(ExportSpec(head="cls", res=(64, 128), labels="int32"), validate=False)  # to artifacts/
     code, _, err = _cli(capsys, "--res", "64x128", "--runtime", "tensorrt")
@@ -135,8 +135,8 @@ def test_prepare_plans_default_path_and_profiles(artifacts, onnx_files):
 
 
 def test_trt_modules_import_without_tensorrt_torch_or_cuda():
-    code = ("import sys, fastscnn_edge.trt, fastscnn_edge.engine, fastscnn_edge.trt.runner, "
-            "fastscnn_edge.trt.lib, fastscnn_edge.cuda_buffers, fastscnn_edge.commands.engine\n"
+    code = ("import sys, fastscnn_edge.runtime.trt, fastscnn_edge.engine, fastscnn_edge.runtime.trt.runner, "
+            "fastscnn_edge.runtime.trt.lib, fastscnn_edge.runtime.cuda_buffers, fastscnn_edge.commands.engine\n"
             "bad = [m for m in ('tensorrt', 'tensorrt_rtx', 'torch', 'cuda', 'pycuda') if m in sys.modules]\n"
             "assert not bad, bad\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -145,7 +145,7 @@ def test_trt_modules_import_without_tensorrt_torch_or_cuda():
 
 @no_trt_only
 def test_opening_an_engine_without_tensorrt_is_a_missing_dependency(tmp_path):
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.runtime.backends import open_runner
 
     fake = tmp_path / "m.engine"
     fake.write_bytes(b"\0" * 16)
@@ -161,9 +161,9 @@ def test_opening_an_engine_without_tensorrt_is_a_missing_dependency(tmp_path):
 @pytest.mark.tensorrt
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_build_and_run_agrees_with_onnxruntime(onnx_files, tmp_path, precision):
-    from fastscnn_edge.backends import open_runner
     from fastscnn_edge.engine import build_engine
-    from fastscnn_edge.sidecar import read_sidecar
+    from fastscnn_edge.runtime.backends import open_runner
+    from fastscnn_edge.runtime.sidecar import read_sidecar
 
     out = tmp_path / f"m.{precision}.engine"
     result = build_engine(onnx_files["i32"], out,
@@ -189,8 +189,8 @@ def test_build_and_run_agrees_with_onnxruntime(onnx_files, tmp_path, precision):
 @pytest.mark.gpu
 @pytest.mark.tensorrt
 def test_dynamic_engine_with_two_profiles(onnx_files, tmp_path):
-    from fastscnn_edge.backends import open_runner
     from fastscnn_edge.engine import build_engine
+    from fastscnn_edge.runtime.backends import open_runner
 
     out = tmp_path / "dyn.engine"
     build_engine(onnx_files["dyn"], out, options=BuildOptions(precision="fp32", resolutions=[(64, 128), (96, 160)],
@@ -206,9 +206,9 @@ def test_default_precision_is_int8_for_a_qdq_onnx_else_fp16(onnx_files, tmp_path
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from fastscnn_edge.artifact import Artifact
-    from fastscnn_edge.onnx_rules import onnx_kind
-    from fastscnn_edge.precision import default_for
+    from fastscnn_edge.core.precision import default_for
+    from fastscnn_edge.export.onnx_rules import onnx_kind
+    from fastscnn_edge.runtime.artifact import Artifact
 
     inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"), numpy_helper.from_array(np.array(0, np.int8), "z")]
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]), helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]

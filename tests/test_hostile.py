@@ -31,8 +31,8 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from fastscnn_edge import checkpoint
 from fastscnn_edge.cli import main
+from fastscnn_edge.model import checkpoint
 
 RES = (64, 128)
 FAST = ("--iters", "1", "--warmup", "0")
@@ -57,11 +57,11 @@ def _write_folder_dataset(root: Path, classes=("bg", "thing", "stuff"), n: int =
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):  # noqa: ANN001, ANN201
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.metadata import read_onnx_meta
-    from fastscnn_edge.model import build_model
-    from fastscnn_edge.train import TrainConfig, train
-    from fastscnn_edge.sidecar import Sidecar, TensorInfo, write_sidecar
+    from fastscnn_edge.core.metadata import read_onnx_meta
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.model.network import build_model
+    from fastscnn_edge.runtime.sidecar import Sidecar, TensorInfo, write_sidecar
+    from fastscnn_edge.train.loop import TrainConfig, train
 
     root = tmp_path_factory.mktemp("lab")
     torch.manual_seed(0)
@@ -226,7 +226,7 @@ def test_checkpoint_refused_by_bench_and_train(lab, work, capfd):  # noqa: ANN00
 
 
 def test_three_hundred_classes_do_not_fit_uint8_labels(lab, work, capfd):  # noqa: ANN001
-    from fastscnn_edge.model import build_model
+    from fastscnn_edge.model.network import build_model
 
     checkpoint.save(checkpoint.from_model(build_model("paper", 300)), work / "c300.pt")
     line = refused(capfd, work, "export", "--res", "64x128", "-w", work / "c300.pt", "-o", work / "m.onnx",
@@ -237,10 +237,10 @@ def test_three_hundred_classes_do_not_fit_uint8_labels(lab, work, capfd):  # noq
 def test_export_validation_compares_label_values_not_only_agreement():
     """Below the CLI refusal: were uint8 labels of a 300-class model exported anyway, the export
     check would see label 299 come back as 43 and refuse."""
-    from fastscnn_edge.errors import ValidationFailed
-    from fastscnn_edge.export import ExportSpec, _check_bars, _export_module, validate_against_torch
-    from fastscnn_edge.metadata import IMAGENET_MEAN, IMAGENET_STD
-    from fastscnn_edge.model import build_model
+    from fastscnn_edge.core.errors import ValidationFailed
+    from fastscnn_edge.core.metadata import IMAGENET_MEAN, IMAGENET_STD
+    from fastscnn_edge.export.to_onnx import ExportSpec, _check_bars, _export_module, validate_against_torch
+    from fastscnn_edge.model.network import build_model
 
     torch.manual_seed(0)
     model = build_model("paper", 300).eval()
@@ -406,14 +406,14 @@ def test_bench_refuses_a_bad_engine_sidecar(lab, work, capfd, edit, needle):  # 
 
 
 def test_sidecar_accepts_the_optional_rtx_fields(lab, work, capfd):  # noqa: ANN001
-    from fastscnn_edge.sidecar import read_sidecar
+    from fastscnn_edge.runtime.sidecar import read_sidecar
 
     data = {**lab.sidecar, "runtime": "tensorrt_rtx", "compute_capabilities": [[8, 6], [8, 9], [12, 0]]}
     engine = _engine_with_sidecar(work, data)
     side = read_sidecar(engine)
     assert side is not None and side.model_meta().resolution == RES
     assert side.runtime == "tensorrt_rtx" and side.compute_capabilities == [(8, 6), (8, 9), (12, 0)]
-    from fastscnn_edge.machine import gpu_present, tensorrt_rtx_available
+    from fastscnn_edge.core.machine import gpu_present, tensorrt_rtx_available
 
     # the sidecar passes; what stops bench is the runtime's absence, or the GPU's
     if not tensorrt_rtx_available():
@@ -623,7 +623,7 @@ def _wait_for(p: subprocess.Popen, found, what: str) -> None:  # noqa: ANN001
 
 
 def test_sigterm_during_video_predict_exits_143_and_writes_no_video(lab, work):  # noqa: ANN001
-    from tests.test_predict import _video
+    from tests.serve.test_predict import _video
 
     video = _video(work / "long.mp4", frames=3000, size=(240, 320))
     out = work / "pred"
@@ -643,8 +643,8 @@ def test_ctrl_c_during_bench_writes_no_report(lab, work):  # noqa: ANN001
 
 
 def test_signals_held_acts_on_ctrl_c_and_sigterm_after_the_block():
-    from fastscnn_edge.errors import Terminated
-    from fastscnn_edge.fileio import signals_held
+    from fastscnn_edge.core.errors import Terminated
+    from fastscnn_edge.core.fileio import signals_held
 
     outer = signal.signal(signal.SIGINT, signal.default_int_handler)
     term = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Terminated()))
@@ -666,7 +666,7 @@ def test_signals_held_acts_on_ctrl_c_and_sigterm_after_the_block():
 
 
 def test_ctrl_c_during_training_names_the_complete_checkpoint(lab, work):  # noqa: ANN001
-    from fastscnn_edge.train import _load_state
+    from fastscnn_edge.train.loop import _load_state
 
     run = work / "run"
     p = _start(["train", "--data", lab.data, "--data-format", "folder", "--crop", "64x128", "--batch", "2",

@@ -1,41 +1,61 @@
-"""The package's layers: every module imports only from the layers below it (no cycle, nothing that
-runs up the layers), whether the import sits at the top of the module or inside a function.
-Imports under ``if TYPE_CHECKING:`` do not run and do not count. A new module must be placed here;
-docs/DESIGN.md shows the same table.
+"""The package's architecture: subpackages in an order (core, model, data, export, runtime,
+quantize, bench, serve, train, then the top level), and layers inside each. Every module imports
+only from a package below its own or from a lower layer of its own package (no cycle, nothing that
+runs up), whether the import sits at the top of the module or inside a function. Imports under
+``if TYPE_CHECKING:`` do not run and do not count. A new module must be placed here; docs/DESIGN.md
+shows the same table, a row per package.
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Dict, List, Set, Tuple
 
 PKG = Path(__file__).resolve().parents[1] / "fastscnn_edge"
 
-# Bottom first. "commands.*" stands for every module of fastscnn_edge/commands not named elsewhere.
-LAYERS: List[List[str]] = [
-    ["version", "errors"],  # foundation
-    ["vocab"],  # the words of every option, each defined once
-    ["fileio", "machine", "schema", "progress", "stats", "cuda_buffers", "model", "metrics", "onnx_rules", "cls_head",
-     "precision", "trt"],  # utilities, each on the foundation alone; the precision table
-    ["paths", "resolution", "capability", "trt.lib", "ov_runtime", "registry", "conformance", "envinfo"],  # values;
-    # the capability table (reads precision); the TensorRT and OpenVINO call layers
-    ["metadata"],  # ModelMeta: what every artifact carries
-    ["preprocess", "checkpoint", "sidecar"],  # stored formats
-    ["artifact", "runner", "datasets", "convert", "synth", "triton_templates", "rosimage"],  # files read once, the runner interface
-    ["palette", "train_data", "calibration", "report", "triton", "export", "trt.runner", "trt.builder", "describe", "qdq",
-     "quant_eval"],  # single steps
-    ["sensitivity"],  # mixed INT8: sensitivity and the drop budget, over qdq and quant_eval
-    ["backends", "quantize", "train", "bench", "serving", "stream"],  # runners, precision, training, cases, a server, the stream runtime
-    ["evaluate", "timing", "engine", "bags", "ros2"],  # workflows: eval, timing, the engine build; ROS 2 bags and the node
-    ["predict"],
-    ["api"],  # the public Python API
-    [""],  # the package itself (fastscnn_edge/__init__.py re-exports the API)
-    ["commands.options", "commands.progress"],  # what the commands share
-    ["commands.*"],  # one module per command
-    ["cli"],
-    ["__main__"],
+# The packages, bottom first, and inside each its modules' layers, bottom first. A module may import
+# from a package below its own, or from a lower layer of its own package. "" is the package's top
+# level; "commands.*" stands for every module of fastscnn_edge/commands not named elsewhere.
+PACKAGES: List[Tuple[str, List[List[str]]]] = [
+    ("core", [  # the foundation: nothing heavy
+        ["version", "errors"],
+        ["vocab"],  # the words of every option, each defined once
+        ["fileio", "machine", "schema", "progress", "stats", "envinfo", "precision", "conformance"],
+        ["paths", "resolution"],  # file names (tags from the precision table); the Resolution value
+        ["metadata"],  # ModelMeta: what every artifact carries
+    ]),
+    ("model", [["network", "registry"], ["checkpoint"], ["convert"]]),
+    ("data", [["preprocess", "metrics", "synth"], ["datasets"], ["palette"]]),
+    ("export", [["cls_head", "onnx_rules"], ["to_onnx"]]),
+    ("runtime", [
+        ["capability", "cuda_buffers", "ov_runtime", "runner", "trt"],
+        ["sidecar", "trt.lib"],
+        ["artifact", "describe", "trt.builder"],
+        ["trt.runner"],
+        ["backends"],  # open_runner, the one
+    ]),
+    ("quantize", [["qdq", "calibration", "quant_eval"], ["sensitivity"], ["convert"]]),
+    ("bench", [["cases", "report", "evaluate"], ["timing"]]),
+    ("serve", [["rosimage", "stream", "triton_templates"], ["bags", "ros2", "triton"], ["triton_server", "predict"]]),
+    ("train", [["data"], ["loop"]]),
+    ("", [  # the top level: the one workflow across packages, the API, the CLI
+        ["engine"],  # the engine build: quantize, then runtime.trt's builder
+        ["api"],
+        [""],  # fastscnn_edge/__init__.py re-exports the API
+        ["commands.options", "commands.progress"],
+        ["commands.*"],
+        ["cli"],
+        ["__main__"],
+    ]),
 ]
+
+# (package index, layer index) of every module named above, by dotted name under fastscnn_edge
+LAYERS: Dict[str, Tuple[int, int]] = {
+    (f"{pkg}.{m}" if pkg and m else pkg or m): (i, j)
+    for i, (pkg, layers) in enumerate(PACKAGES) for j, layer in enumerate(layers) for m in layer
+}
+WILDCARD = LAYERS.pop("commands.*")
 
 
 def _module(path: Path) -> str:
@@ -71,26 +91,33 @@ def _imports(path: Path) -> Set[str]:
     return found
 
 
-def _layer_of() -> Dict[str, int]:
-    named = {m: i for i, layer in enumerate(LAYERS) for m in layer if m != "commands.*"}
-    wildcard = next(i for i, layer in enumerate(LAYERS) if "commands.*" in layer)
+def _layer_of() -> Dict[str, Tuple[int, int]]:
+    """Every module's (package, layer); a subpackage's own ``__init__`` sits below its modules
+    (it imports nothing: test_subpackage_inits_import_nothing); (-1, -1): not placed."""
     out = {}
     for path in sorted(PKG.rglob("*.py")):
         mod = _module(path)
-        if mod in named:
-            out[mod] = named[mod]
+        if mod in LAYERS:
+            out[mod] = LAYERS[mod]
         elif mod.startswith("commands.") or mod == "commands":
-            out[mod] = wildcard
+            out[mod] = WILDCARD
+        elif path.name == "__init__.py" and mod.split(".")[0] in SUBPACKAGES:
+            out[mod] = (SUBPACKAGES.index(mod.split(".")[0]), -1)
         else:
-            out[mod] = -1
+            out[mod] = (-1, -1)
     return out
 
 
+SUBPACKAGES = [pkg for pkg, _ in PACKAGES]
+
+
 def test_every_module_has_a_layer():
-    unplaced = sorted(m for m, layer in _layer_of().items() if layer < 0)
-    assert unplaced == [], f"place these modules in LAYERS (and docs/DESIGN.md): {unplaced}"
-    stale = sorted(m for layer in LAYERS for m in layer if m != "commands.*" and not _is_module(m))
-    assert stale == [], f"LAYERS names modules that do not exist: {stale}"
+    unplaced = sorted(m for m, where in _layer_of().items() if where[0] < 0)
+    assert unplaced == [], f"place these modules in PACKAGES (and docs/DESIGN.md): {unplaced}"
+    stale = sorted(m for m in LAYERS if not _is_module(m))
+    assert stale == [], f"PACKAGES names modules that do not exist: {stale}"
+    loose = sorted(p.name for p in PKG.glob("*.py") if _module(p) not in LAYERS)
+    assert loose == [], f"modules at the top level belong in a package: {loose}"
 
 
 def test_modules_import_only_from_lower_layers():
@@ -101,12 +128,47 @@ def test_modules_import_only_from_lower_layers():
         for dep in sorted(_imports(path)):
             if dep == mod or dep not in layer:
                 continue
-            if layer[dep] >= layer[mod]:
-                wrong.append(f"{mod or 'fastscnn_edge'} (layer {layer[mod]}) imports {dep or 'fastscnn_edge'} (layer {layer[dep]})")
+            (p, l), (dp, dl) = layer[mod], layer[dep]
+            if dp > p or (dp == p and dl >= l):
+                wrong.append(f"{mod or 'fastscnn_edge'} ({SUBPACKAGES[p] or 'top level'}, layer {l}) imports "
+                             f"{dep or 'fastscnn_edge'} ({SUBPACKAGES[dp] or 'top level'}, layer {dl})")
     assert wrong == [], "\n".join(wrong)
 
 
+def test_subpackage_inits_import_nothing():
+    """A subpackage's ``__init__`` is its description, so importing one module of a package never
+    loads the rest of it."""
+    heavy = {str(p.relative_to(PKG)): sorted(_imports(p)) for p in PKG.rglob("__init__.py")
+             if p.parent != PKG and _imports(p)}
+    assert heavy == {}
+
+
 def test_the_table_is_in_the_design_notes():
-    design = (PKG.parent / "docs" / "DESIGN.md").read_text(encoding="utf-8")
-    missing = [m for layer in LAYERS for m in layer if m and m != "commands.*" and f"`{m}`" not in design]
+    """docs/DESIGN.md has a row per package (``| `core` |``, ``| top level |``) naming each of its modules."""
+    rows = {line.split("|")[1].strip().strip("`"): line
+            for line in (PKG.parent / "docs" / "DESIGN.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| ")}
+    missing = []
+    for pkg, layers in PACKAGES:
+        row = rows.get(pkg or "top level", "")
+        missing += [f"{pkg or 'top level'}: {m or '__init__'}" for layer in layers for m in layer
+                    if m and m != "commands.*" and f"`{m}`" not in row]
+        if not row:
+            missing.append(f"the row of {pkg or 'top level'}")
     assert missing == [], f"docs/DESIGN.md's layer table lacks {missing}"
+
+
+def test_tests_mirror_the_package():
+    """Every library module has its tests at the same place under tests/: fastscnn_edge/core/paths.py
+    -> tests/core/test_paths.py (the commands are tested through the CLI, tests/test_cli.py and each
+    package's own tests)."""
+    tests = PKG.parent / "tests"
+    missing = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG)
+        if path.name in ("__init__.py", "__main__.py") or rel.parts[0] == "commands":
+            continue
+        want = tests.joinpath(*rel.parts[:-1], f"test_{path.stem}.py")
+        if not want.is_file():
+            missing.append(str(want.relative_to(PKG.parent)))
+    assert missing == [], f"modules without their test file: {missing}"

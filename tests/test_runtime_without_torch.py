@@ -53,7 +53,7 @@ def runtime_venv(tmp_path_factory):
 def models(tmp_path_factory):
     import cv2
 
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     d = tmp_path_factory.mktemp("rt_models")
     cls = export_onnx(ExportSpec(res=(64, 128), output=d / "cls.onnx"), validate=False).path
@@ -68,7 +68,7 @@ def models(tmp_path_factory):
         if i < 3:
             cv2.imwrite(str(data / "images" / f"v{i}.png"), img)
             cv2.imwrite(str(data / "masks" / f"v{i}.png"), rng.integers(0, 19, (64, 128), dtype=np.uint8))
-    from fastscnn_edge.metadata import CITYSCAPES_CLASSES
+    from fastscnn_edge.core.metadata import CITYSCAPES_CLASSES
 
     (data / "classes.txt").write_text("\n".join(CITYSCAPES_CLASSES) + "\n")
     return {"dir": d, "cls": cls, "calib": calib, "data": data}

@@ -1,6 +1,6 @@
 """The benchmark's cases and results: what to time (``select_cases``), the options, one result per
 case. How a case is timed on each backend, and ``benchmark`` (time every case with progress):
-:mod:`fastscnn_edge.timing`.
+:mod:`fastscnn_edge.bench.timing`.
 
 Protocol (the paper's, section 4.1): batch 1, ``warmup`` frames of burn-in, then ``iters``
 timed frames. Nothing is substituted: where what was asked for does not exist, the error names
@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from fastscnn_edge import precision as precisions
-from fastscnn_edge.artifact import Artifact, open_artifact
-from fastscnn_edge.errors import MissingDependency, UserError
-from fastscnn_edge.machine import auto_device, have_module, ort_gpu_providers, tensorrt_available, torch_cuda_available
-from fastscnn_edge.resolution import Resolution, or_paper
-from fastscnn_edge.stats import LatencyStats
-from fastscnn_edge.vocab import ONNX_CPU_RUNTIMES, TRT_RUNTIMES, check
+from fastscnn_edge.core import precision as precisions
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from fastscnn_edge.core.machine import auto_device, have_module, ort_gpu_providers, tensorrt_available, torch_cuda_available
+from fastscnn_edge.core.resolution import Resolution, or_paper
+from fastscnn_edge.core.stats import LatencyStats
+from fastscnn_edge.core.vocab import ONNX_CPU_RUNTIMES, TRT_RUNTIMES, check
+from fastscnn_edge.runtime.artifact import Artifact, open_artifact
 
 
 
@@ -131,7 +131,7 @@ class BenchResult:
 
 
 def _require_backend(backend: str, device: str) -> None:
-    from fastscnn_edge.machine import gpu_present, tensorrt_rtx_available
+    from fastscnn_edge.core.machine import gpu_present, tensorrt_rtx_available
 
     if backend == "tensorrt" and not (tensorrt_available() or (tensorrt_rtx_available() and gpu_present())):
         extra = " (TensorRT-RTX is, but its engines need an RTX GPU, and there is none)" if tensorrt_rtx_available() else ""
@@ -139,7 +139,7 @@ def _require_backend(backend: str, device: str) -> None:
                                 fix="pip install tensorrt on a desktop GPU machine (JetPack on a Jetson; tensorrt-rtx-cu13 "
                                     "for RTX engines on an RTX GPU), or use --backend onnxruntime.")
     if backend == "openvino":
-        from fastscnn_edge.ov_runtime import check_device, require
+        from fastscnn_edge.runtime.ov_runtime import check_device, require
 
         require()  # one line naming the extra, or a too-old OpenVINO
         check_device(device)
@@ -174,7 +174,7 @@ def select_cases(
     Where neither exists it refuses and names the command that makes one: it never times a
     substitute. ``--backend torch`` with no artifact times the reference model (random weights).
     """
-    from fastscnn_edge.paths import DEFAULT_ARCH
+    from fastscnn_edge.core.paths import DEFAULT_ARCH
 
     check("backend", backend)
     check("device", device)
@@ -207,7 +207,7 @@ def _device(device: str, backend: str) -> Tuple[str, str]:
 
 def _runnable_engine(path: Path) -> Tuple[Optional[Artifact], str]:
     """The engine at ``path`` opened if it can run here, else (None, why not in one clause)."""
-    from fastscnn_edge.trt.runner import check_runnable
+    from fastscnn_edge.runtime.trt.runner import check_runnable
 
     try:
         a = Artifact.open(path)
@@ -218,7 +218,7 @@ def _runnable_engine(path: Path) -> Tuple[Optional[Artifact], str]:
 
 
 def _default_case(arch: str, head: str, res: Resolution, backend: str, device: str, precision: Optional[str]) -> BenchCase:
-    from fastscnn_edge.paths import default_engine, default_onnx
+    from fastscnn_edge.core.paths import default_engine, default_onnx
 
     skipped: List[str] = []
     if backend in ("auto", "tensorrt") and device != "cpu":
@@ -275,7 +275,7 @@ def _cases_for(a: Artifact, backend: str, device: str, heads: Sequence[str], res
         raise UserError(f"{a.path.name} has the {a.meta.head} head, not {', '.join(heads)}.",
                         fix=f"drop --head, or export that head: fastscnn-edge export --head {heads[0]}")
     if a.kind == "engine":
-        from fastscnn_edge.trt.runner import check_runnable
+        from fastscnn_edge.runtime.trt.runner import check_runnable
 
         if device == "cpu":
             raise UserError(f"{a.path} is a TensorRT engine; it runs on the GPU, not with --device cpu.", fix="drop --device.")

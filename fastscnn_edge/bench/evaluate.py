@@ -4,7 +4,7 @@ other (``compare``).
 Both run every frame through the same path as ``bench`` and ``predict``:
 ``read_image_bgr -> runner.preprocess`` (resize to the artifact's resolution) ``-> runner ->
 runner.labels -> labels_to_size`` (nearest, back to the label's full size), and accumulate one
-confusion matrix over the split (:mod:`fastscnn_edge.metrics`, the official Cityscapes
+confusion matrix over the split (:mod:`fastscnn_edge.data.metrics`, the official Cityscapes
 conventions). Scores in the returned dicts are fractions (0..1); tables print percentages.
 """
 
@@ -17,12 +17,12 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, ca
 
 import numpy as np
 
-from fastscnn_edge import datasets
-from fastscnn_edge.progress import Progress, report
-from fastscnn_edge.backends import open_runner
-from fastscnn_edge.runner import Runner
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metrics import ConfusionMatrix, disagreement, nan_to_none
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.progress import Progress, report
+from fastscnn_edge.data import datasets
+from fastscnn_edge.data.metrics import ConfusionMatrix, disagreement, nan_to_none
+from fastscnn_edge.runtime.backends import open_runner
+from fastscnn_edge.runtime.runner import Runner
 
 Warn = Callable[[str], None]
 
@@ -35,7 +35,7 @@ def _stderr_warning(message: str) -> None:
 
 def predict_labels(runner: Runner, bgr: np.ndarray) -> np.ndarray:
     """One frame -> HxW int64 train-ID labels at the frame's own size."""
-    from fastscnn_edge.preprocess import labels_to_size
+    from fastscnn_edge.data.preprocess import labels_to_size
 
     labels = runner.labels(runner(runner.preprocess(bgr)))[0]
     return labels_to_size(labels, bgr.shape[:2])
@@ -43,7 +43,7 @@ def predict_labels(runner: Runner, bgr: np.ndarray) -> np.ndarray:
 
 def _read_or_skip(path: Path, skipped: List[str], warn: Warn) -> Optional[np.ndarray]:
     """A corrupt or unreadable image is skipped with a warning and counted, not fatal."""
-    from fastscnn_edge.preprocess import read_image_bgr
+    from fastscnn_edge.data.preprocess import read_image_bgr
 
     try:
         return read_image_bgr(path)

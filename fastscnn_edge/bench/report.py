@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from fastscnn_edge.errors import MissingDependency
-from fastscnn_edge.fileio import atomic_path, atomic_write_text
+from fastscnn_edge.core.errors import MissingDependency
+from fastscnn_edge.core.fileio import atomic_path, atomic_write_text
 
 # Table 5 of the paper (TensorFlow, batch 1, fps); FACTS.md and the paper text.
 PAPER_FPS: Dict[str, Dict[str, Dict[Tuple[int, int], float]]] = {
@@ -64,7 +64,7 @@ def print_table(results: Sequence, console=None) -> None:  # noqa: ANN001
 def to_json(results: Sequence, options, env: Dict[str, object]) -> Dict[str, object]:  # noqa: ANN001
     from dataclasses import asdict
 
-    from fastscnn_edge.version import __version__
+    from fastscnn_edge.core.version import __version__
 
     return {
         "tool": "fastscnn-edge bench",
@@ -182,7 +182,7 @@ def write_reports(results: Sequence, options, *, json_out: Optional[Path] = None
                   markdown_out: Optional[Path] = None, plot_out: Optional[Path] = None) -> List[Path]:
     """Write whichever of the JSON, Markdown and PNG reports are asked for (the environment is
     collected once for both text reports); return the paths written."""
-    from fastscnn_edge import envinfo
+    from fastscnn_edge.core import envinfo
 
     written: List[Path] = []
     env = envinfo.collect() if (json_out or markdown_out) else {}

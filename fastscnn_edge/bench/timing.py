@@ -9,7 +9,7 @@ Throughput is ``iters`` divided by the wall time of the whole timed loop. Random
 artifact's own type are made before timing and rotated among ``buffers`` buffers.
 
 torch-free unless the torch backend is used; TensorRT is reached only through the runner that
-``fastscnn_edge.trt.runner.open_engine_runner`` returns (see docs/TENSORRT.md).
+``fastscnn_edge.runtime.trt.runner.open_engine_runner`` returns (see docs/TENSORRT.md).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from fastscnn_edge.bench import BenchCase, BenchOptions, BenchResult, check_options
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.progress import Progress, report
-from fastscnn_edge.stats import maybe_summarize, stability_warnings, summarize, throughput_fps
+from fastscnn_edge.bench.cases import BenchCase, BenchOptions, BenchResult, check_options
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.progress import Progress, report
+from fastscnn_edge.core.stats import maybe_summarize, stability_warnings, summarize, throughput_fps
 
 
 @dataclass
@@ -38,7 +38,7 @@ class _Step:
 
 def open_case_runner(case: BenchCase, opts: BenchOptions):  # noqa: ANN201 - backends.Runner
     """Open the runner for ``case`` with the options that belong to loading (threads, torch layout)."""
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.runtime.backends import open_runner
 
     check_options([case], opts)
     torch_options: Dict[str, object] = {"channels_last": opts.channels_last, "half": opts.half}
@@ -284,7 +284,7 @@ def _threads_used(runner, opts: BenchOptions) -> Optional[int]:  # noqa: ANN001
         return int(got) if isinstance(got, int) else None
     if runner.backend == "onnxruntime":
         # onnxruntime's default intra-op pool: one thread per physical core
-        from fastscnn_edge.envinfo import cpu_cores
+        from fastscnn_edge.core.envinfo import cpu_cores
 
         c = cpu_cores()
         return c.get("physical") or c.get("usable")

@@ -41,11 +41,13 @@ def bench_cmd(
     from rich.console import Console
     from rich.markup import escape
 
-    from fastscnn_edge import bench, report, timing
+    from fastscnn_edge.bench import cases as bench
+    from fastscnn_edge.bench import report
+    from fastscnn_edge.bench import timing
     from fastscnn_edge.commands.progress import bar
-    from fastscnn_edge.fileio import check_writable, human_size
-    from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
-    from fastscnn_edge.resolution import parse_resolutions
+    from fastscnn_edge.core.fileio import check_writable, human_size
+    from fastscnn_edge.core.metadata import RANDOM_WEIGHTS_NOTE
+    from fastscnn_edge.core.resolution import parse_resolutions
 
     opts = bench.BenchOptions(warmup=warmup, iters=iters, threads=threads, include_transfers=include_transfers,
                               cuda_graph=cuda_graph, channels_last=channels_last, half=half, compile=compile_)
@@ -84,10 +86,11 @@ def _bench_streams(cases, opts, streams: int, batch: int, rate: Optional[float],
     import json
     import time
 
-    from fastscnn_edge import stream, timing
+    from fastscnn_edge.bench import timing
     from fastscnn_edge.commands.progress import bar
-    from fastscnn_edge.envinfo import collect
-    from fastscnn_edge.fileio import atomic_write_text
+    from fastscnn_edge.core.envinfo import collect
+    from fastscnn_edge.core.fileio import atomic_write_text
+    from fastscnn_edge.serve import stream
 
     rows = []
     for c in cases:

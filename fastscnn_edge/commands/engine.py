@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from fastscnn_edge.commands import options
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 
 def build_engine_cmd(
@@ -29,12 +29,12 @@ def build_engine_cmd(
     output: Optional[Path] = options.output(help="Output .engine (one ONNX). Default: artifacts/engines/."),
 ) -> None:
     """Build TensorRT engines; the capability table refuses what this TensorRT/GPU cannot do, before any work."""
-    from fastscnn_edge.artifact import Artifact
     from fastscnn_edge.commands.progress import bar
+    from fastscnn_edge.core.paths import DEFAULT_ARCH, DEFAULT_HEAD
+    from fastscnn_edge.core.precision import from_flags
+    from fastscnn_edge.core.resolution import or_paper, parse_resolutions
     from fastscnn_edge.engine import BuildOptions, build_engine, default_onnx_inputs, prepare
-    from fastscnn_edge.paths import DEFAULT_ARCH, DEFAULT_HEAD
-    from fastscnn_edge.precision import from_flags
-    from fastscnn_edge.resolution import or_paper, parse_resolutions
+    from fastscnn_edge.runtime.artifact import Artifact
 
     resolutions = parse_resolutions(res)
     opts = BuildOptions(precision=from_flags(fp32=fp32, fp16=fp16, int8=int8),  # None: the one default rule

@@ -24,7 +24,7 @@ def eval_cmd(
     json_out: Optional[Path] = options.json_out("Write every number (per-class IoU, categories, confusion matrix, skips) here."),
 ) -> None:
     """Accuracy: mIoU, per-class and category IoU, pixel accuracy (official Cityscapes conventions)."""
-    from fastscnn_edge.evaluate import eval_tables, evaluate
+    from fastscnn_edge.bench.evaluate import eval_tables, evaluate
 
     _check_json(json_out)
     from fastscnn_edge.commands.progress import bar
@@ -57,7 +57,7 @@ def compare_cmd(
     json_out: Optional[Path] = options.json_out(),
 ) -> None:
     """Pixel agreement and mIoU difference of two artifacts on the same inputs, and where they disagree."""
-    from fastscnn_edge.evaluate import compare, compare_tables
+    from fastscnn_edge.bench.evaluate import compare, compare_tables
 
     _check_json(json_out)
     from fastscnn_edge.commands.progress import bar
@@ -74,14 +74,14 @@ def compare_cmd(
 
 
 def _res(text: Optional[str]):  # noqa: ANN202
-    from fastscnn_edge.resolution import parse_resolution
+    from fastscnn_edge.core.resolution import parse_resolution
 
     return parse_resolution(text) if text else None
 
 
 def _check_json(path: Optional[Path]) -> None:
     if path is not None:
-        from fastscnn_edge.fileio import check_writable
+        from fastscnn_edge.core.fileio import check_writable
 
         check_writable(path)
 
@@ -99,7 +99,7 @@ def _save(path: Optional[Path], result: Dict[str, object]) -> None:
         return
     import json
 
-    from fastscnn_edge.fileio import atomic_write_text
+    from fastscnn_edge.core.fileio import atomic_write_text
 
     atomic_write_text(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
 

@@ -27,11 +27,11 @@ def export_cmd(
     import time
 
     from fastscnn_edge.commands.progress import bar
-    from fastscnn_edge.export import describe_validation, export_many
-    from fastscnn_edge.fileio import human_size
-    from fastscnn_edge.machine import require_torch
-    from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
-    from fastscnn_edge.resolution import parse_resolutions
+    from fastscnn_edge.core.fileio import human_size
+    from fastscnn_edge.core.machine import require_torch
+    from fastscnn_edge.core.metadata import RANDOM_WEIGHTS_NOTE
+    from fastscnn_edge.core.resolution import parse_resolutions
+    from fastscnn_edge.export.to_onnx import describe_validation, export_many
 
     require_torch("`fastscnn-edge export`")
     t0 = time.perf_counter()

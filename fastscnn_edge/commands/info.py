@@ -1,5 +1,5 @@
 """`fastscnn-edge info`: what a model, checkpoint, ONNX file or engine is (the facts come from
-:mod:`fastscnn_edge.describe`; this module prints them)."""
+:mod:`fastscnn_edge.runtime.describe`; this module prints them)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 
 import typer
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 def _print_model(info: Dict[str, Any]) -> None:
     from rich.console import Console
@@ -85,10 +85,10 @@ def info_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write everything as JSON to this file."),
 ) -> None:
     """Describe a model: layer table with shapes, parameter counts, switches, checkpoint, ONNX or engine metadata."""
-    from fastscnn_edge.describe import engine_info, model_info, onnx_info
-    from fastscnn_edge.paths import ENGINE_SUFFIXES
-    from fastscnn_edge.fileio import atomic_write_text, check_writable
-    from fastscnn_edge.resolution import parse_resolution
+    from fastscnn_edge.core.fileio import atomic_write_text, check_writable
+    from fastscnn_edge.core.paths import ENGINE_SUFFIXES
+    from fastscnn_edge.core.resolution import parse_resolution
+    from fastscnn_edge.runtime.describe import engine_info, model_info, onnx_info
 
     if artifact is not None and weights is not None:
         raise UserError("a file was given both as the argument and with --weights.", fix="pass it once, as the argument.")

@@ -26,14 +26,14 @@ def predict_cmd(
     json_out: Optional[Path] = options.json_out("Write the stream report (throughput, latency percentiles, drops, stage busy shares) here."),
 ) -> None:
     """Segment inputs of any size (resized to the artifact's resolution, labels mapped back)."""
-    from fastscnn_edge.errors import UserError
-    from fastscnn_edge.resolution import parse_resolution
-    from fastscnn_edge.predict import OUTPUT_FORMATS, predict
+    from fastscnn_edge.core.errors import UserError
+    from fastscnn_edge.core.resolution import parse_resolution
+    from fastscnn_edge.serve.predict import OUTPUT_FORMATS, predict
 
     if out_format not in OUTPUT_FORMATS:  # before loading the model
         raise UserError(f"unknown output format {out_format!r}.", fix=f"use one of: {', '.join(OUTPUT_FORMATS)}.")
     if json_out is not None:
-        from fastscnn_edge.fileio import check_writable
+        from fastscnn_edge.core.fileio import check_writable
 
         check_writable(json_out)
     from fastscnn_edge.commands.progress import bar
@@ -55,8 +55,8 @@ def predict_cmd(
     if json_out is not None:
         import json
 
-        from fastscnn_edge.envinfo import collect
-        from fastscnn_edge.fileio import atomic_write_text
+        from fastscnn_edge.core.envinfo import collect
+        from fastscnn_edge.core.fileio import atomic_write_text
 
         doc = {"artifact": str(artifact), "outputs": [str(p) for p in result.outputs], "images": result.images,
                "stream": rep.to_json() if rep is not None else None, "environment": collect()}
@@ -65,7 +65,7 @@ def predict_cmd(
            if out_format == "cityscapes-labelids" else "")
     typer.echo(f"predicted {', '.join(parts)} in {result.seconds:.1f} s -> {out}/{nxt}")
     if result.random_weights:
-        from fastscnn_edge.metadata import RANDOM_WEIGHTS_NOTE
+        from fastscnn_edge.core.metadata import RANDOM_WEIGHTS_NOTE
 
         typer.echo(RANDOM_WEIGHTS_NOTE, err=True)
     if rep is not None and rep.interrupted_by is not None:

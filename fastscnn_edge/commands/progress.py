@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Dict, Iterator, List, Optional
 
-from fastscnn_edge.progress import Progress
+from fastscnn_edge.core.progress import Progress
 
 
 @contextlib.contextmanager
 def bar(transient: bool = False) -> Iterator[Progress]:
-    """A :data:`fastscnn_edge.progress.Progress` callback drawing a bar per task (spinner where the
+    """A :data:`fastscnn_edge.core.progress.Progress` callback drawing a bar per task (spinner where the
     total is unknown). Nothing is drawn until the first report, so a command that fails before
     any work prints only its error line; the bars close when the block ends."""
     tasks: Dict[str, Any] = {}

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from fastscnn_edge.commands import options
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 
 def quantize_cmd(
@@ -35,10 +35,10 @@ def quantize_cmd(
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip the onnxruntime fp32-vs-quantized check (not recommended)."),
 ) -> None:
     """Write a precision-explicit ONNX (FP16, or INT8 Q/DQ with calibration) for TensorRT or onnxruntime."""
-    from fastscnn_edge.artifact import Artifact
-    from fastscnn_edge.fileio import human_size
-    from fastscnn_edge.quantize import FORMS, METHODS, Int8Options, cpu_only_machine, describe, to_fp16, to_int8
-    from fastscnn_edge.resolution import parse_resolution
+    from fastscnn_edge.core.fileio import human_size
+    from fastscnn_edge.core.resolution import parse_resolution
+    from fastscnn_edge.quantize.convert import FORMS, METHODS, Int8Options, cpu_only_machine, describe, to_fp16, to_int8
+    from fastscnn_edge.runtime.artifact import Artifact
 
     if fp16 == int8:
         raise UserError("pass exactly one of --fp16 and --int8.", fix="e.g. `fastscnn-edge quantize MODEL.onnx --fp16`.")
@@ -61,7 +61,7 @@ def quantize_cmd(
         raise UserError("--json writes the mixed-precision plan; it needs --sensitivity, --max-drop or --exclude.",
                         fix="add one of them, or drop --json.")
     if json_out is not None:
-        from fastscnn_edge.fileio import check_writable
+        from fastscnn_edge.core.fileio import check_writable
 
         check_writable(json_out)
     if int8 and calib is None and cache is None:
@@ -102,7 +102,7 @@ def quantize_cmd(
         if len(result.outliers) > 5:
             typer.echo(f"calibration outliers: {len(result.outliers) - 5} more tensor(s) like these")
     if result.plan is not None:
-        from fastscnn_edge import sensitivity as sens
+        from fastscnn_edge.quantize import sensitivity as sens
 
         if result.plan.sensitivity:
             # asked for: every layer (the first 15 where --json holds them all); else the ones that matter
@@ -112,7 +112,7 @@ def quantize_cmd(
     if json_out is not None and result.plan is not None:
         import json
 
-        from fastscnn_edge.fileio import atomic_write_text
+        from fastscnn_edge.core.fileio import atomic_write_text
 
         atomic_write_text(json_out, json.dumps({"model": str(model), "output": str(result.path), "form": form,
                                                 "calib_method": calib_method, **result.plan.to_json()}, indent=2) + "\n")

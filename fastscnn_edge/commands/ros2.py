@@ -29,20 +29,20 @@ def ros2_cmd(
     json_out: Optional[Path] = options.json_out("Write the node's stream report (throughput, latency, drops, bottleneck) here on exit."),
 ) -> None:
     """Run a ROS 2 node: subscribe images, publish ~/labels (mono8 train IDs) with the input's header."""
-    from fastscnn_edge.ros2 import NodeOptions, require_rclpy, run_node
+    from fastscnn_edge.serve.ros2 import NodeOptions, require_rclpy, run_node
 
     opts = NodeOptions(image_topic=image_topic, compressed=compressed, camera_info_topic=camera_info, color=color,
                        reliable=reliable, depth=depth, output_size=mask_size, node_name=name, max_frames=max_frames,
                        duration=duration)
     opts.check()
     if json_out is not None:
-        from fastscnn_edge.fileio import check_writable
+        from fastscnn_edge.core.fileio import check_writable
 
         check_writable(json_out)
     require_rclpy()  # before loading the model
     from fastscnn_edge.commands.progress import bar
-    from fastscnn_edge.backends import open_runner
-    from fastscnn_edge.resolution import parse_resolution
+    from fastscnn_edge.core.resolution import parse_resolution
+    from fastscnn_edge.runtime.backends import open_runner
 
     with open_runner(artifact, backend=backend, device=device, resolution=parse_resolution(res) if res else None,
                      threads=threads) as runner:
@@ -51,8 +51,8 @@ def ros2_cmd(
     if json_out is not None:
         import json
 
-        from fastscnn_edge.envinfo import collect
-        from fastscnn_edge.fileio import atomic_write_text
+        from fastscnn_edge.core.envinfo import collect
+        from fastscnn_edge.core.fileio import atomic_write_text
 
         atomic_write_text(json_out, json.dumps({"artifact": str(artifact), "node": opts.__dict__, "stream": rep.to_json(),
                                                 "environment": collect()}, indent=2) + "\n")

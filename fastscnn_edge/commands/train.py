@@ -29,12 +29,12 @@ def train_cmd(
     device: str = typer.Option("auto", "--device", "-d", help="auto (CUDA when present) | cpu | cuda[:N]."),
 ) -> None:
     """Train or fine-tune Fast-SCNN: SGD, poly lr, aux losses, scale/crop/flip/colour augmentation."""
-    from fastscnn_edge.fileio import human_size
-    from fastscnn_edge.machine import require_torch
-    from fastscnn_edge.resolution import parse_resolution
+    from fastscnn_edge.core.fileio import human_size
+    from fastscnn_edge.core.machine import require_torch
+    from fastscnn_edge.core.resolution import parse_resolution
 
     require_torch("`fastscnn-edge train`")
-    from fastscnn_edge.train import TrainConfig, parse_scale, train
+    from fastscnn_edge.train.loop import TrainConfig, parse_scale, train
 
     cfg = TrainConfig(data=data, out=out, format=fmt, arch=arch, weights=weights, crop=parse_resolution(crop),
                       batch=batch, iters=iters, epochs=epochs, lr=lr, scale=parse_scale(scale),

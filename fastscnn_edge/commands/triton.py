@@ -28,8 +28,8 @@ def triton_cmd(
     """Write a Triton Inference Server model repository (config.pbtxt, labels, model files) from artifacts."""
     import time
 
-    from fastscnn_edge.fileio import human_size
-    from fastscnn_edge.triton import write_repository
+    from fastscnn_edge.core.fileio import human_size
+    from fastscnn_edge.serve.triton import write_repository
 
     t0 = time.perf_counter()
     result = write_repository(artifacts, output, force=force, name=name, backend=backend, kind=kind,
@@ -62,7 +62,7 @@ def serve_cmd(
     triton_env: Optional[Path] = typer.Option(None, "--triton-env", help="Environment with nvidia-pytriton (default: .venv-triton)."),
 ) -> None:
     """Serve ONNX models with a local Triton Inference Server until Ctrl-C; prints the addresses and a client example."""
-    from fastscnn_edge.serving import serve
+    from fastscnn_edge.serve.triton_server import serve
 
     serve(artifacts, repo=repo, force=force, host=host, http_port=http_port, grpc_port=grpc_port,
           metrics_port=metrics_port, timeout=timeout, env=triton_env, instances=instances, max_batch=max_batch,

@@ -15,18 +15,18 @@ def _import(src: Path, source: str, output: Path, num_classes: Optional[int], de
     """Import, save, and print what was mapped and the next command."""
     import time
 
-    from fastscnn_edge.machine import require_torch
+    from fastscnn_edge.core.machine import require_torch
 
     require_torch("`fastscnn-edge import-weights`")
-    from fastscnn_edge.checkpoint import save
-    from fastscnn_edge.convert import import_checkpoint
-    from fastscnn_edge.fileio import check_writable, human_size, sha256_file
+    from fastscnn_edge.core.fileio import check_writable, human_size, sha256_file
+    from fastscnn_edge.model.checkpoint import save
+    from fastscnn_edge.model.convert import import_checkpoint
 
     check_writable(output)
     t0 = time.perf_counter()
     ckpt = import_checkpoint(src, source, num_classes, description=description)
     model = ckpt.build_model()
-    from fastscnn_edge.model import count_parameters
+    from fastscnn_edge.model.network import count_parameters
 
     params = count_parameters(model)
     save(ckpt, output)
@@ -56,7 +56,7 @@ def list_cmd() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from fastscnn_edge.registry import REGISTRY, weights_dir
+    from fastscnn_edge.model.registry import REGISTRY, weights_dir
 
     table = Table(title=f"public Fast-SCNN checkpoints (downloads go to {weights_dir()})")
     for col in ("name", "from", "classes", "mIoU %", "sha256", "licence"):
@@ -76,9 +76,9 @@ def download_cmd(
     sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 (overrides the registry's)."),
 ) -> None:
     """Download a checkpoint, verify its sha256, and optionally import it."""
-    from fastscnn_edge.errors import UserError
-    from fastscnn_edge.fileio import human_size
-    from fastscnn_edge.registry import REGISTRY, download
+    from fastscnn_edge.core.errors import UserError
+    from fastscnn_edge.core.fileio import human_size
+    from fastscnn_edge.model.registry import REGISTRY, download
 
     entry = REGISTRY.get(name)
     layout = source or (entry.source if entry else None)

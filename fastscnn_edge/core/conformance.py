@@ -2,7 +2,7 @@
 
 ``check_io(inputs, outputs, meta, source=...)`` compares a graph's inputs and outputs (names,
 numpy dtype names, shapes with ``None`` for a dynamic or unknown dimension) with what
-:class:`~fastscnn_edge.metadata.ModelMeta` implies: the input format decides the input
+:class:`~fastscnn_edge.core.metadata.ModelMeta` implies: the input format decides the input
 (``input`` float32 N x 3 x H x W, or ``frames`` uint8 N x H x W x 3), the head the output
 (``labels`` N x H x W in ``labels_dtype``; ``probs`` float32 N x C x H x W; ``logits`` float32
 N x C x H/8 x W/8), the resolution H and W, the class count C. A foreign graph wearing a real
@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Protocol, Sequence, Tuple, Union
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 
 class ModelMeta(Protocol):
-    """The fields of a :class:`fastscnn_edge.metadata.ModelMeta` this module reads (metadata calls
+    """The fields of a :class:`fastscnn_edge.core.metadata.ModelMeta` this module reads (metadata calls
     this module, so the type it needs is declared here, below it)."""
 
     resolution: Optional[Tuple[int, int]]

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 
 def ensure_writable_dir(path: Path) -> None:

@@ -109,6 +109,6 @@ TORCH_FIX = ("pip install 'fastscnn-edge[export]' (on a Jetson, NVIDIA's PyTorch
 def require_torch(what: str) -> None:
     """MissingDependency (one line, exit 3) naming ``what`` needs PyTorch and the extra that brings it."""
     if not have_module("torch"):
-        from fastscnn_edge.errors import MissingDependency
+        from fastscnn_edge.core.errors import MissingDependency
 
         raise MissingDependency(f"{what} needs PyTorch, which is not installed here.", fix=TORCH_FIX + ".")

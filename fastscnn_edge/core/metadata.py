@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.vocab import HEADS, PRECISIONS
-from fastscnn_edge.schema import Field, check_version_number, float_triple, names_list, show, validate
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.schema import Field, check_version_number, float_triple, names_list, show, validate
+from fastscnn_edge.core.vocab import HEADS, PRECISIONS
 
 PREFIX = "fastscnn_edge."
 
@@ -47,7 +47,7 @@ def check_labels_fit(num_classes: int, labels: str) -> None:
 
 
 def _check_resolution(value: List[int]) -> Optional[str]:
-    from fastscnn_edge.resolution import resolution_problem
+    from fastscnn_edge.core.resolution import resolution_problem
 
     return resolution_problem(int(value[0]), int(value[1]))
 
@@ -55,7 +55,7 @@ def _check_resolution(value: List[int]) -> Optional[str]:
 def meta_schema() -> Dict[str, Field]:
     """ModelMeta as stored (JSON values): what each field must be. Required: what decides how to
     feed the model and read its output; the rest has defaults."""
-    from fastscnn_edge.resolution import MAX_SIDE
+    from fastscnn_edge.core.resolution import MAX_SIDE
 
     return {
         "arch": Field(str, choices=ARCHES),
@@ -193,7 +193,7 @@ def meta_from_proto(model, path: str | Path) -> ModelMeta:  # noqa: ANN001 - onn
         raise UserError(f"{path} carries no fastscnn-edge metadata.",
                         fix="export it with `fastscnn-edge export` (foreign ONNX files are not supported).")
     meta = ModelMeta.from_props(props, str(path))
-    from fastscnn_edge.conformance import check_io, onnx_io
+    from fastscnn_edge.core.conformance import check_io, onnx_io
 
     inputs, outputs = onnx_io(model)
     check_io(inputs, outputs, meta, source=str(path))

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 DEFAULT_ARCH = "paper"
 DEFAULT_HEAD = "cls"
@@ -44,7 +44,7 @@ def precision_tag(precision: str, form: str = "tensorrt") -> str:
     """The suffix tag of a precision-explicit ONNX, from the precision table: "" (fp32), "fp16",
     "int8" (TensorRT Q/DQ form), "int8-cpu" (onnxruntime's form, so it never shadows the TensorRT
     one), "int8-ov" (OpenVINO's, NNCF)."""
-    from fastscnn_edge.precision import file_tag
+    from fastscnn_edge.core.precision import file_tag
 
     return file_tag(precision, form)
 
@@ -102,7 +102,7 @@ def is_rtx_engine_name(path: Path) -> bool:
 def precision_from_name(path: Path, default: str = "fp32") -> str:
     """The precision an engine's default name carries (for an engine without its sidecar)."""
     name = Path(path).name
-    from fastscnn_edge.vocab import PRECISIONS
+    from fastscnn_edge.core.vocab import PRECISIONS
 
     return next((p for p in PRECISIONS if f".{p}." in name), default)
 

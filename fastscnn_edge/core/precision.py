@@ -3,7 +3,7 @@
 A row per precision says what ONNX graph holds it, how its files are named, whether making it
 needs calibration images, how each TensorRT generation builds an engine of it (the ONNX the parser
 must read, the builder flags of a weakly typed network), and which runtimes run it. The capability
-decision (:mod:`fastscnn_edge.capability`), the file names (:mod:`fastscnn_edge.paths`), the
+decision (:mod:`fastscnn_edge.runtime.capability`), the file names (:mod:`fastscnn_edge.core.paths`), the
 artifact reader, ``quantize``, ``build-engine`` and ``bench`` read this table; nothing else spells
 a precision's properties. Pure Python, at the bottom of the layers.
 
@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Tuple
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.vocab import INT8_FORMS, ONNX_KINDS, PRECISIONS, check
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.vocab import INT8_FORMS, ONNX_KINDS, PRECISIONS, check
 
-GENERATIONS = ("8", "10", "11", "rtx")  # TensorRT API generations (fastscnn_edge.capability.generation)
+GENERATIONS = ("8", "10", "11", "rtx")  # TensorRT API generations (fastscnn_edge.runtime.capability.generation)
 
 
 @dataclass(frozen=True)

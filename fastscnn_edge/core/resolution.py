@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, List, NamedTuple, Optional, Sequence
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 
 class Resolution(NamedTuple):
@@ -68,7 +68,7 @@ def available_memory() -> Optional[int]:
 
 def check_export_memory(res: Sequence[int]) -> None:
     """UserError where exporting ``res`` would need more memory than this machine has available."""
-    from fastscnn_edge.fileio import human_size
+    from fastscnn_edge.core.fileio import human_size
 
     need = EXPORT_BYTES_PER_PIXEL * res[0] * res[1]  # beyond the base: torch and onnxruntime load either way
     free = available_memory()
@@ -89,7 +89,7 @@ def resolution_problem(h: int, w: int, *, multiple: int = 32) -> Optional[str]:
 def parse_resolution(text: str, *, multiple: int = 32) -> Resolution:
     """Parse ``HxW`` (e.g. ``1024x2048``); both sides positive multiples of ``multiple``, at most
     ``MAX_SIDE`` each and ``MAX_PIXELS`` together (the memory estimate is in the error)."""
-    from fastscnn_edge.fileio import human_size
+    from fastscnn_edge.core.fileio import human_size
 
     m = _RES.match(text)
     if not m:

@@ -3,7 +3,7 @@
 Every stored format (native checkpoint, training state, ONNX metadata, engine sidecar,
 calibration cache) declares its fields as a ``Dict[str, Field]`` beside the code that writes
 it, and reads through :func:`validate`, which returns a clean dict (defaults filled in, ints
-accepted as floats) or raises one :class:`~fastscnn_edge.errors.UserError` naming the file, the
+accepted as floats) or raises one :class:`~fastscnn_edge.core.errors.UserError` naming the file, the
 field and what was expected. :func:`check_format_tag` refuses a file written by a newer
 fastscnn-edge before anything else is read. torch-free: a format that holds tensors passes its
 own ``check`` callable.
@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 _MISSING = object()
 _TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
@@ -229,7 +229,7 @@ def check_format_tag(tag: Any, *, family: str, current: int, source: str, foreig
     checkpoint"); a tag of this family with N > ``current`` says the file was written by a newer
     fastscnn-edge.
     """
-    from fastscnn_edge.version import __version__
+    from fastscnn_edge.core.version import __version__
 
     m = re.fullmatch(re.escape(family) + re.escape(separator) + r"(\d+)", tag) if isinstance(tag, str) else None
     if m is None:
@@ -246,7 +246,7 @@ def check_format_tag(tag: Any, *, family: str, current: int, source: str, foreig
 
 def check_version_number(value: Any, *, current: int, source: str, name: str, fix: str) -> int:
     """A plain integer schema version (engine sidecar, ONNX metadata): 1..current, else UserError."""
-    from fastscnn_edge.version import __version__
+    from fastscnn_edge.core.version import __version__
 
     version = check_field(value, Field(int, lo=1), source=source, name=name, fix=fix)
     if version > current:

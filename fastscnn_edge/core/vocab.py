@@ -2,17 +2,17 @@
 
 Every library step checks the words it is given at its entry with :func:`check`, so a wrong word
 gets the same one-line error from the CLI and from the Python API. Precision has its own table
-(:mod:`fastscnn_edge.precision`); the deployment targets are the rows of
-:data:`fastscnn_edge.capability.TARGETS`.
+(:mod:`fastscnn_edge.core.precision`); the deployment targets are the rows of
+:data:`fastscnn_edge.runtime.capability.TARGETS`.
 """
 
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
-PRECISIONS = ("fp32", "fp16", "int8")  # the rows of fastscnn_edge.precision.TABLE, in that order
+PRECISIONS = ("fp32", "fp16", "int8")  # the rows of fastscnn_edge.core.precision.TABLE, in that order
 INT8_FORMS = ("tensorrt", "cpu", "openvino")  # who runs an INT8 ONNX: TensorRT, onnxruntime, OpenVINO
 ONNX_KINDS = ("fp32", "fp16", "qdq")  # what an ONNX graph holds
 HEADS = ("cls", "prob", "logits")  # argmax labels, softmax scores, raw logits

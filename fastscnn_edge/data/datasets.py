@@ -15,7 +15,7 @@ Folder (``--format folder``)::
     ROOT[/<split>]/classes.txt or ROOT/classes.txt   (one class name per line)
 
 An image without ground truth is skipped with a warning and counted; no ground truth at all is a
-:class:`~fastscnn_edge.errors.UserError`. torch-free (numpy + OpenCV).
+:class:`~fastscnn_edge.core.errors.UserError`. torch-free (numpy + OpenCV).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 FORMATS = ("cityscapes", "folder")
 IGNORE = 255
@@ -288,7 +288,7 @@ def read_label(sample: Sample, format: str = "cityscapes", num_classes: int = NU
 def read_pair(sample: Sample, format: str = "cityscapes",
               num_classes: int = NUM_CITYSCAPES_CLASSES) -> Tuple[np.ndarray, np.ndarray]:
     """The sample's image (HxWx3 uint8 BGR) and train-ID label map, checked to be the same size."""
-    from fastscnn_edge.preprocess import read_image_bgr
+    from fastscnn_edge.data.preprocess import read_image_bgr
 
     image = read_image_bgr(sample.image)
     label = read_label(sample, format, num_classes)

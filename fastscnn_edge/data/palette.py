@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastscnn_edge.datasets import CITYSCAPES_PALETTE, NUM_CITYSCAPES_CLASSES
+from fastscnn_edge.data.datasets import CITYSCAPES_PALETTE, NUM_CITYSCAPES_CLASSES
 
 
 def palette_bgr(num_classes: int) -> np.ndarray:

@@ -14,8 +14,8 @@ from typing import Tuple
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
 
 POLICY = "resize-full-frame-bilinear"
 

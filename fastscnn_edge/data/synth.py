@@ -19,7 +19,7 @@ or (``format="folder"``, the 8 drawn classes as 0..7 in :data:`FOLDER_CLASSES` o
 
 Deterministic: the same ``seed`` gives the same files, byte for byte. torch-free (numpy + OpenCV).
 
-    python -m fastscnn_edge.synth ROOT [--train 300] [--val 50] [--size 256x512] [--seed 0]
+    python -m fastscnn_edge.data.synth ROOT [--train 300] [--val 50] [--size 256x512] [--seed 0]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 # Cityscapes label IDs of the classes drawn here (labelIds, not train IDs).
 VOID, ROAD, SIDEWALK, BUILDING, POLE, VEGETATION, SKY, PERSON, CAR = 0, 7, 8, 11, 17, 21, 23, 24, 26
@@ -291,7 +291,7 @@ def generate(root: str | Path, n_train: int, n_val: int, size: Size = (256, 512)
     """
     import cv2
 
-    from fastscnn_edge.fileio import atomic_path, atomic_write_text
+    from fastscnn_edge.core.fileio import atomic_path, atomic_write_text
 
     if format not in FORMATS:
         raise UserError(f"synthetic format {format!r} is not supported.", fix=f"use one of: {', '.join(FORMATS)}.")
@@ -319,9 +319,9 @@ def generate(root: str | Path, n_train: int, n_val: int, size: Size = (256, 512)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from fastscnn_edge.resolution import parse_resolution
+    from fastscnn_edge.core.resolution import parse_resolution
 
-    ap = argparse.ArgumentParser(prog="python -m fastscnn_edge.synth", description="Write synthetic street scenes.")
+    ap = argparse.ArgumentParser(prog="python -m fastscnn_edge.data.synth", description="Write synthetic street scenes.")
     ap.add_argument("root", type=Path)
     ap.add_argument("--train", type=int, default=300)
     ap.add_argument("--val", type=int, default=50)
@@ -349,7 +349,7 @@ def outlier_channels(model, k: float, channel: int = 0):  # noqa: ANN001, ANN201
     """
     import torch
 
-    from fastscnn_edge.model import Bottleneck
+    from fastscnn_edge.model.network import Bottleneck
 
     if not k > 0:
         raise ValueError("k must be positive (ReLU(kx) = k ReLU(x) needs k > 0)")

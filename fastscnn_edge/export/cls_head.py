@@ -33,12 +33,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from fastscnn_edge.artifact import Artifact
+    from fastscnn_edge.runtime.artifact import Artifact
 
 LAYOUT = "refine"  # the ``cls_head_layout`` metadata value of this head
 # Above this share of mixed cells a frame takes the dense head. Measured (benchmarks/results/

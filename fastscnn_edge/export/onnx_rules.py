@@ -18,7 +18,7 @@ from typing import Dict, Iterable, List, Optional, Set, Union
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 # Supported by the TensorRT ONNX parser in 8.5, 8.6, 10.x and 11.x (onnx-tensorrt docs/operators.md).
 SUPPORTED_OPS: Set[str] = {

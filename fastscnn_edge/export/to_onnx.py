@@ -16,17 +16,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError, ValidationFailed
-from fastscnn_edge.metadata import (INPUT_FORMATS, LABEL_DTYPES, RANDOM_WEIGHTS, ModelMeta, check_labels_fit,
+from fastscnn_edge.core.errors import UserError, ValidationFailed
+from fastscnn_edge.core.metadata import (INPUT_FORMATS, LABEL_DTYPES, RANDOM_WEIGHTS, ModelMeta, check_labels_fit,
                                     meta_from_proto, write_onnx_meta)
-from fastscnn_edge.progress import Progress, report
-from fastscnn_edge.version import __version__
-from fastscnn_edge.vocab import check
+from fastscnn_edge.core.progress import Progress, report
+from fastscnn_edge.core.version import __version__
+from fastscnn_edge.core.vocab import check
 
 # Acceptance bars (issue #2): against PyTorch on the same input.
 PROB_MAX_ABS_DIFF = 1e-4
 CLS_MIN_AGREEMENT = 0.9999
-CLS_LAYOUTS = ("nhwc", "nchw", "refine")  # refine: fastscnn_edge.cls_head, onnxruntime only
+CLS_LAYOUTS = ("nhwc", "nchw", "refine")  # refine: fastscnn_edge.export.cls_head, onnxruntime only
 MIN_OPSET, MAX_OPSET = 13, 20  # 17 is the newest TensorRT 8.6's parser takes
 
 
@@ -46,7 +46,7 @@ class ExportSpec:
     cls_layout: str = "nhwc"  # cls head: upsample + argmax over NHWC (same labels, ~2x faster on CPU than NCHW)
 
     def check(self) -> None:
-        from fastscnn_edge.resolution import check_export_memory, parse_resolution
+        from fastscnn_edge.core.resolution import check_export_memory, parse_resolution
 
         check("head", self.head)
         if self.input_format not in INPUT_FORMATS:
@@ -201,9 +201,9 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
     import onnx
     import torch
 
-    from fastscnn_edge.checkpoint import resolve_model
-    from fastscnn_edge.fileio import atomic_path, check_writable
-    from fastscnn_edge.paths import default_onnx
+    from fastscnn_edge.core.fileio import atomic_path, check_writable
+    from fastscnn_edge.core.paths import default_onnx
+    from fastscnn_edge.model.checkpoint import resolve_model
 
     spec.check()
     t0 = time.perf_counter()
@@ -245,7 +245,7 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
             proto = _simplify(proto)
         cls_layout = "nchw"
         if spec.cls_layout == "refine":  # replaces the whole head: no NHWC or label-cast rewrite first
-            from fastscnn_edge.cls_head import refine_cls_head
+            from fastscnn_edge.export.cls_head import refine_cls_head
 
             why = refine_cls_head(proto)
             if why:
@@ -254,7 +254,7 @@ def export_onnx(spec: ExportSpec, *, model=None, checkpoint=None, validate: bool
             cls_layout = "refine"
         # A dynamic NHWC head with uint8 or int64 labels fails inside TensorRT-RTX's builder (Myelin
         # CHECK_EQ(dim_count(), stride_order().size()) on a min != max profile); the NCHW head builds
-        # with every label type, so dynamic exports keep it (tests/test_trt_rtx.py).
+        # with every label type, so dynamic exports keep it (tests/runtime/trt/test_rtx.py).
         elif spec.head == "cls" and spec.cls_layout == "nhwc" and not spec.dynamic and nhwc_cls_head(proto):
             cls_layout = "nhwc"
         if spec.head == "cls" and spec.labels == "uint8" and cls_layout != "refine":
@@ -406,9 +406,9 @@ def export_many(*, weights: Optional[Path] = None, arch: Optional[str] = None, h
     are :class:`ExportSpec` fields (``dynamic``, ``input_format``, ``labels``, ``opset``, ``cls_layout``).
     Every option is checked before the model is loaded.
     """
-    from fastscnn_edge.checkpoint import resolve_model
-    from fastscnn_edge.paths import stem
-    from fastscnn_edge.resolution import or_paper
+    from fastscnn_edge.core.paths import stem
+    from fastscnn_edge.core.resolution import or_paper
+    from fastscnn_edge.model.checkpoint import resolve_model
 
     ress = or_paper(resolutions)
     if output is not None and len(ress) > 1 and Path(output).suffix.lower() == ".onnx":

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import CITYSCAPES_CLASSES, IMAGENET_MEAN, IMAGENET_STD
-from fastscnn_edge.schema import Field, check_format_tag, float_triple, names_list, validate
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import CITYSCAPES_CLASSES, IMAGENET_MEAN, IMAGENET_STD
+from fastscnn_edge.core.schema import Field, check_format_tag, float_triple, names_list, validate
 
 FORMAT = "fastscnn-edge/1"
 SUFFIXES = (".pt", ".pth", ".ckpt")
@@ -45,14 +45,14 @@ class Checkpoint:
 
     def build_model(self, *, aux: bool = False, strict: bool = True):
         """The FastSCNN this checkpoint describes, weights loaded, in eval mode."""
-        from fastscnn_edge.model import ArchConfig, get_config
+        from fastscnn_edge.model.network import ArchConfig, get_config
 
         cfg = get_config(self.arch, self.num_classes)
         if self.config:
             known = {k: v for k, v in self.config.items()
                      if k in ArchConfig.__dataclass_fields__ and k not in ("name", "num_classes")}
             cfg = replace(cfg, **known)
-        from fastscnn_edge.model import FastSCNN
+        from fastscnn_edge.model.network import FastSCNN
 
         model = FastSCNN(cfg, aux=aux)
         sd = dict(self.state_dict)
@@ -110,7 +110,7 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
     """Write atomically (temporary file, then rename)."""
     import torch
 
-    from fastscnn_edge.fileio import atomic_path
+    from fastscnn_edge.core.fileio import atomic_path
 
     if not ckpt.state_sha256:
         ckpt.state_sha256 = state_sha256(ckpt.state_dict)
@@ -188,7 +188,7 @@ def _is_tensor(value: object) -> Optional[str]:
 
 def _schema() -> Dict[str, Field]:
     """The native checkpoint as stored: each field, its type and range (``format`` is checked first)."""
-    from fastscnn_edge.metadata import ARCHES, CHANNEL_ORDERS, MAX_CLASSES
+    from fastscnn_edge.core.metadata import ARCHES, CHANNEL_ORDERS, MAX_CLASSES
 
     config = {  # ArchConfig fields; absent ones take the arch's defaults
         "name": Field(str, default="", choices=("",) + ARCHES),
@@ -247,12 +247,12 @@ def resolve_model(weights: Optional[str | Path], arch: Optional[str], num_classe
 
     Passing both checks that they agree.
     """
-    from fastscnn_edge.machine import require_torch
+    from fastscnn_edge.core.machine import require_torch
 
     require_torch("building the PyTorch model")
     import torch
 
-    from fastscnn_edge.model import build_model
+    from fastscnn_edge.model.network import build_model
 
     if weights is not None:
         ckpt = load(weights)

@@ -1,7 +1,7 @@
 """Import the public Fast-SCNN checkpoints (Tramac, mmsegmentation) into the native format.
 
 Each public layout names its tensors differently; ``_RULES`` maps every key of a layout onto our
-:class:`~fastscnn_edge.model.FastSCNN`. The import is strict: every source tensor must be placed
+:class:`~fastscnn_edge.model.network.FastSCNN`. The import is strict: every source tensor must be placed
 and every tensor of our model filled, with the same shape, or nothing is written. The two
 auxiliary (training-only) heads are kept when their shapes fit ours and dropped with a note
 otherwise. Layout sources (read for this module, see ``models/README.md``):
@@ -21,11 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
-from fastscnn_edge.checkpoint import Checkpoint
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.model.checkpoint import Checkpoint
 
 if TYPE_CHECKING:
-    from fastscnn_edge.model import ArchConfig
+    from fastscnn_edge.model.network import ArchConfig
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def _infer_classes(sd: Dict[str, Any], num_classes: Optional[int], path: Path) -
     if w is None:
         raise UserError(f"{path} has no classifier conv (no key maps to classifier.conv.weight).",
                         fix="check --from: is this a Tramac (tramac) or an mmsegmentation (mmseg) checkpoint?")
-    from fastscnn_edge.metadata import MAX_CLASSES
+    from fastscnn_edge.core.metadata import MAX_CLASSES
 
     found = int(w.shape[0]) if getattr(w, "ndim", 0) >= 1 else 0
     if not 1 <= found <= MAX_CLASSES:
@@ -217,7 +217,7 @@ def _infer_classes(sd: Dict[str, Any], num_classes: Optional[int], path: Path) -
 
 
 def _target_config(source: str, num_classes: int) -> "ArchConfig":
-    from fastscnn_edge.model import get_config
+    from fastscnn_edge.model.network import get_config
 
     cfg = get_config(source, num_classes)
     if source == "mmseg" and cfg.conv1_padding != MMSEG_CONV1_PADDING:
@@ -228,7 +228,7 @@ def _target_config(source: str, num_classes: int) -> "ArchConfig":
 def _check_against_model(sd: Dict[str, Any], cfg: "ArchConfig", path: Path, source: str,
                          report: ImportReport) -> Dict[str, Any]:
     """Strict: every main key filled with the right shape, nothing unplaced; aux heads kept if they fit."""
-    from fastscnn_edge.model import FastSCNN
+    from fastscnn_edge.model.network import FastSCNN
 
     own = FastSCNN(cfg, aux=True).state_dict()
     main_own = {k for k in own if not k.startswith("aux_")}
@@ -296,9 +296,9 @@ def import_checkpoint(src: str | Path, source: str, num_classes: Optional[int] =
     The result reproduces the source network's outputs (RGB input, ImageNet mean/std on the 0..1
     scale, as both projects train). ``report`` of the import is in ``checkpoint.extra``.
     """
-    from fastscnn_edge.checkpoint import load_raw, state_sha256
-    from fastscnn_edge.fileio import sha256_file
-    from fastscnn_edge.metadata import CITYSCAPES_CLASSES
+    from fastscnn_edge.core.fileio import sha256_file
+    from fastscnn_edge.core.metadata import CITYSCAPES_CLASSES
+    from fastscnn_edge.model.checkpoint import load_raw, state_sha256
 
     path = Path(src)
     if source not in SOURCES:

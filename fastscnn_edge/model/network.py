@@ -79,7 +79,7 @@ VARIANTS: Dict[str, ArchConfig] = {
 
 
 def get_config(arch: str, num_classes: int = 19) -> ArchConfig:
-    from fastscnn_edge.errors import UserError
+    from fastscnn_edge.core.errors import UserError
 
     if arch not in VARIANTS:
         raise UserError(f"unknown architecture {arch!r}.", fix=f"use one of: {', '.join(VARIANTS)}.")

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.progress import Progress
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.progress import Progress
 
 WEIGHTS_DIR_ENV = "FASTSCNN_EDGE_WEIGHTS_DIR"
 _CHUNK = 1 << 16
@@ -132,7 +132,7 @@ def _open(url: str):  # noqa: ANN202 - a urllib response
 
 def _stream(response, out: Path, progress: Optional[Progress], label: str) -> str:  # noqa: ANN001
     """Copy the response to ``out``; return its sha256. ``progress`` gets bytes done / total."""
-    from fastscnn_edge.progress import report
+    from fastscnn_edge.core.progress import report
 
     h = hashlib.sha256()
     header = response.headers.get("Content-Length") if response.headers else None
@@ -161,7 +161,7 @@ def download(name_or_url: str, dest_dir: Optional[str | Path] = None, sha256: Op
     publisher's file-name prefix); a mismatch raises UserError and leaves nothing behind. A file
     already there that passes the check is not downloaded again.
     """
-    from fastscnn_edge.fileio import atomic_path, sha256_file
+    from fastscnn_edge.core.fileio import atomic_path, sha256_file
 
     target = _resolve(name_or_url, sha256)
     dest = Path(dest_dir) if dest_dir is not None else weights_dir()

@@ -1,6 +1,6 @@
 """Calibration data for INT8: the image set, the reader that feeds it, and the range cache.
 
-The images are read with OpenCV and go through :mod:`fastscnn_edge.preprocess` exactly as at
+The images are read with OpenCV and go through :mod:`fastscnn_edge.data.preprocess` exactly as at
 inference time, so the ranges describe what the deployed model will see. The cache stores the
 per-tensor ranges as plain floats, keyed by the source ONNX and the image list, so a rebuild needs
 neither the images nor a new calibration pass. torch-free (numpy, OpenCV, onnxruntime).
@@ -16,9 +16,9 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.progress import Progress, report
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.core.progress import Progress, report
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 HARD_MIN_IMAGES = 8  # below this the ranges describe a handful of frames, not a domain
@@ -135,7 +135,7 @@ def collect_images(source: str | Path, *, count: Optional[int] = None, holdout: 
     if len(paths) < WARN_MIN_IMAGES and log is not None:
         log(f"warning: {len(paths)} calibration images; {WARN_MIN_IMAGES} or more (hundreds) from the "
             "deployment domain give more reliable INT8 ranges.")
-    from fastscnn_edge.fileio import sha256_file
+    from fastscnn_edge.core.fileio import sha256_file
 
     return CalibrationSet(root, paths, [sha256_file(p) for p in paths], skipped, found, heldout)
 
@@ -168,7 +168,7 @@ def validation_images(source: str | Path, calibrated_sha256: Iterable[str], log:
 
     A Cityscapes root (``leftImg8bit/val`` inside) means its val split.
     """
-    from fastscnn_edge.fileio import sha256_file
+    from fastscnn_edge.core.fileio import sha256_file
 
     source = Path(source)
     if (source / "leftImg8bit" / "val").is_dir():
@@ -186,7 +186,7 @@ def validation_images(source: str | Path, calibrated_sha256: Iterable[str], log:
 
 def policy_string(meta: ModelMeta, res: Tuple[int, int]) -> str:
     """What the calibration frames went through, recorded in the output's metadata."""
-    from fastscnn_edge.preprocess import POLICY
+    from fastscnn_edge.data.preprocess import POLICY
 
     norm = "in-graph" if meta.input_format != "float" else f"mean={list(meta.mean)} std={list(meta.std)}"
     return (f"{POLICY} to {res[0]}x{res[1]}, OpenCV imread -> BGR8 (gray/alpha converted), "
@@ -207,7 +207,7 @@ class ImageReader:
         self._it: Iterator[Path] = iter(paths)
 
     def get_next(self) -> Optional[Dict[str, np.ndarray]]:
-        from fastscnn_edge.preprocess import read_image_bgr, to_network_input
+        from fastscnn_edge.data.preprocess import read_image_bgr, to_network_input
 
         for path in self._it:
             if self.on_frame is not None:
@@ -324,7 +324,7 @@ def save_cache(path: Path, *, onnx_sha256: str, images: CalibrationSet, method: 
                policy: str, ranges: Dict[str, Tuple[float, float]], key_method: Optional[str] = None) -> Path:
     """Write the ranges as JSON (atomically). float32 ranges survive the float64 JSON round trip exactly.
     ``key_method``: the method as the key sees it (``percentile@99.99`` for a non-default cut)."""
-    from fastscnn_edge.fileio import atomic_write_text
+    from fastscnn_edge.core.fileio import atomic_write_text
 
     doc = {
         "format": CACHE_FORMAT,
@@ -343,7 +343,7 @@ def save_cache(path: Path, *, onnx_sha256: str, images: CalibrationSet, method: 
 
 def _cache_schema() -> Dict[str, Any]:
     """The calibration cache as stored (``format`` is checked first)."""
-    from fastscnn_edge.schema import Field, hex_digest
+    from fastscnn_edge.core.schema import Field, hex_digest
 
     def ordered(pair: List[float]) -> Optional[str]:
         return None if pair[0] <= pair[1] else "[lowest, highest] with lowest <= highest"
@@ -367,7 +367,7 @@ def _cache_schema() -> Dict[str, Any]:
 def load_cache(path: Path) -> Dict[str, object]:
     """Read a cache written by :func:`save_cache`, every field checked; UserError when it is not one
     (naming the file, the field and what was expected) or was written by a newer fastscnn-edge."""
-    from fastscnn_edge.schema import check_format_tag, validate
+    from fastscnn_edge.core.schema import check_format_tag, validate
 
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))

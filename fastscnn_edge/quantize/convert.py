@@ -7,7 +7,7 @@ them on CPU, which is how each result is checked against the fp32 model before i
   I/O types unchanged and the in-graph uint8 normalization and the head kept in fp32.
 - ``to_int8``: Q/DQ with onnxruntime's calibrator and QDQ quantizer (what ``quantize_static`` runs
   inside), split so the ranges can be cached and reused without the images. Where the Q/DQ pairs
-  go is :mod:`fastscnn_edge.qdq`: ``form="tensorrt"`` follows TensorRT's placement rules,
+  go is :mod:`fastscnn_edge.quantize.qdq`: ``form="tensorrt"`` follows TensorRT's placement rules,
   ``form="cpu"`` is the form onnxruntime's x86 int8 kernels run fastest. The check against
   fp32 (agreement, and mIoU where there is ground truth) runs on images calibration never saw.
 
@@ -21,22 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from fastscnn_edge.artifact import Artifact, open_artifact
-from fastscnn_edge.calibration import FORMS as RANGE_FORMS, METHODS
-from fastscnn_edge.cls_head import refuse_refined
-from fastscnn_edge.errors import MissingDependency, UserError
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.paths import beside, calibration_cache
-from fastscnn_edge.progress import Progress
-from fastscnn_edge.sensitivity import FLOAT_TYPES, LAYER_OPS, quantizable_layers, release_float_inputs, resolve
-from fastscnn_edge.vocab import INT8_FORMS
-from fastscnn_edge.quant_eval import (  # noqa: F401 - part of this module's public surface
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.core.paths import beside, calibration_cache
+from fastscnn_edge.core.progress import Progress
+from fastscnn_edge.core.vocab import INT8_FORMS
+from fastscnn_edge.export.cls_head import refuse_refined
+from fastscnn_edge.quantize.calibration import FORMS as RANGE_FORMS, METHODS
+from fastscnn_edge.quantize.sensitivity import FLOAT_TYPES, LAYER_OPS, quantizable_layers, release_float_inputs, resolve
+from fastscnn_edge.runtime.artifact import Artifact, open_artifact
+from fastscnn_edge.quantize.quant_eval import (  # noqa: F401 - part of this module's public surface
     FP16_MIN_AGREEMENT, EvalFrames, check_bar, compare, cpu_session, describe, image_frames, synthetic_frames,
 )
 
 if TYPE_CHECKING:
-    from fastscnn_edge.calibration import CalibrationSet
-    from fastscnn_edge.sensitivity import Outlier, Plan
+    from fastscnn_edge.quantize.calibration import CalibrationSet
+    from fastscnn_edge.quantize.sensitivity import Outlier, Plan
 
 Log = Optional[Callable[[str], None]]
 
@@ -138,8 +138,8 @@ def _finish(proto, meta: ModelMeta, src_bytes: bytes, frames: EvalFrames, dst: P
     """Attach metadata, check the graph, validate against fp32, then write atomically."""
     import onnx
 
-    from fastscnn_edge.fileio import atomic_path
-    from fastscnn_edge.metadata import meta_from_proto, write_onnx_meta
+    from fastscnn_edge.core.fileio import atomic_path
+    from fastscnn_edge.core.metadata import meta_from_proto, write_onnx_meta
 
     write_onnx_meta(proto, meta)
     onnx.checker.check_model(proto, full_check=True)
@@ -170,7 +170,7 @@ def _resolution(a: Artifact, asked: Optional[Tuple[int, int]], *, needed: bool) 
 
 def _output_for(src: Path, dst: Optional[Path], default: Path) -> Path:
     """The output path, refusing to overwrite the fp32 source (the cache is keyed by its hash)."""
-    from fastscnn_edge.fileio import check_writable
+    from fastscnn_edge.core.fileio import check_writable
 
     out = Path(dst) if dst is not None else default
     if out.resolve() == src.resolve():
@@ -295,7 +295,7 @@ def _exact(name: str) -> str:
 
 def meta_input_name(meta: ModelMeta) -> str:
     """The graph input's name for ``meta``'s input format (what export names it; conformance-checked)."""
-    from fastscnn_edge.conformance import INPUT_NAMES
+    from fastscnn_edge.core.conformance import INPUT_NAMES
 
     return INPUT_NAMES[meta.input_format]
 
@@ -352,8 +352,8 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path] = None, calib: Optional[
 
     ``form``: ``tensorrt`` (TensorRT's Q/DQ placement; ``fp32_weights`` keeps fp32 weights
     behind Q/DQ pairs instead of int8 initializers) or ``cpu`` (onnxruntime's x86 kernels); see
-    :mod:`fastscnn_edge.qdq`. The CPU form of a static ``cls`` export also gets the refined head of
-    :mod:`fastscnn_edge.cls_head` (same labels, full-resolution scores only at class boundaries;
+    :mod:`fastscnn_edge.quantize.qdq`. The CPU form of a static ``cls`` export also gets the refined head of
+    :mod:`fastscnn_edge.export.cls_head` (same labels, full-resolution scores only at class boundaries;
     ``refine_head=False`` keeps the dense one). The ranges are cached as JSON at ``cache`` (default
     ``<dst stem>.calib.json``), keyed by the source ONNX's sha256, the ordered calibration image list
     (names + sha256), ``method`` and ``form``; with ``calib=None`` they come from ``cache`` alone
@@ -365,7 +365,7 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path] = None, calib: Optional[
     ``calib`` (default 0.1 without ``val``, 0 with it: every k-th image is set aside), else
     synthetic frames. Nothing is written on failure.
 
-    Mixed INT8 (:mod:`fastscnn_edge.sensitivity`): ``exclude`` keeps the named layers float (module
+    Mixed INT8 (:mod:`fastscnn_edge.quantize.sensitivity`): ``exclude`` keeps the named layers float (module
     paths or prefixes); ``sensitivity`` measures each layer quantized alone on the validation frames;
     ``max_drop`` (mIoU points where the frames have ground truth, else agreement points) keeps the
     fewest layers float that stay within it, or raises ValidationFailed (nothing written).
@@ -375,8 +375,8 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path] = None, calib: Optional[
     (``result.plan``) says which layers stayed float and, with ``speed``, what that costs on
     onnxruntime's CPU and in size.
     """
-    from fastscnn_edge import calibration as cal
-    from fastscnn_edge.fileio import check_writable
+    from fastscnn_edge.core.fileio import check_writable
+    from fastscnn_edge.quantize import calibration as cal
 
     t0 = time.perf_counter()
     o = options
@@ -433,7 +433,7 @@ def to_int8(src: "Path | Artifact", dst: Optional[Path] = None, calib: Optional[
     frames = _validation_frames(c, val, meta, res, log) if validate else EvalFrames([])
     outliers = []
     if c.images is not None:  # what sets the ranges: a few calibration frames through fp32, every layer input
-        from fastscnn_edge.sensitivity import calibration_outliers
+        from fastscnn_edge.quantize.sensitivity import calibration_outliers
 
         outliers = calibration_outliers(proto, image_frames(c.images.paths[:OUTLIER_FRAMES], meta, res,
                                                             "calibration images").inputs, layers)
@@ -494,8 +494,8 @@ class _CalibFrames:
         self.done = 0
 
     def __iter__(self):  # noqa: ANN204 - Iterator[Dict[str, np.ndarray]]
-        from fastscnn_edge.calibration import ImageReader
-        from fastscnn_edge.progress import report
+        from fastscnn_edge.core.progress import report
+        from fastscnn_edge.quantize.calibration import ImageReader
 
         def tick() -> None:
             self.done += 1
@@ -511,8 +511,8 @@ def _to_int8_openvino(src: "Path | Artifact", dst: Optional[Path], calib: Option
                       progress: Optional[Progress], log: Log, res: Optional[Tuple[int, int]], t0: float) -> QuantizeResult:
     """The OpenVINO form: NNCF post-training INT8 (ONNX backend) of the fp32 export, on the ``calib``
     images; checked on OpenVINO against the fp32 file on OpenVINO over frames calibration never saw."""
-    from fastscnn_edge import calibration as cal
-    from fastscnn_edge import ov_runtime
+    from fastscnn_edge.quantize import calibration as cal
+    from fastscnn_edge.runtime import ov_runtime
 
     ov_runtime.require()
     if calib is None:
@@ -545,7 +545,7 @@ def _to_int8_openvino(src: "Path | Artifact", dst: Optional[Path], calib: Option
 
 def _plain_qdq(proto, ranges, form: str, method: str, fp32_weights: bool, always: List[str]):  # noqa: ANN001, ANN202
     """(Q/DQ ModelProto, converter): every layer INT8, ``always`` float. Mixed graphs are edits of it."""
-    from fastscnn_edge.qdq import insert_qdq
+    from fastscnn_edge.quantize.qdq import insert_qdq
 
     return insert_qdq(proto, ranges, form=form, method=method, exclude=list(always), fp32_weights=fp32_weights)
 
@@ -619,7 +619,7 @@ def _plan(proto, plain_qdq, form: str, always: List[str], layers, forced,  # noq
           frames: EvalFrames, meta: ModelMeta, src_bytes: bytes, max_drop: Optional[float], want_table: bool,
           progress: Optional[Progress]):
     """Sensitivity and/or the budget search on the validation frames (a :class:`sensitivity.Plan`)."""
-    from fastscnn_edge import sensitivity as sens
+    from fastscnn_edge.quantize import sensitivity as sens
 
     t0 = time.perf_counter()
     judge = sens.Judge.of(src_bytes, frames.inputs, frames.labels, meta.num_classes, meta.head, frames.source)
@@ -650,7 +650,7 @@ def _measure_cost(plan, plain_qdq, form: str, mixed, src_bytes: bytes, frames: E
     """Size and onnxruntime CPU speed of the mixed file against plain INT8 (same head) and fp32."""
     import copy
 
-    from fastscnn_edge import sensitivity as sens
+    from fastscnn_edge.quantize import sensitivity as sens
 
     plain = copy.deepcopy(plain_qdq)
     if refine:
@@ -664,7 +664,7 @@ def _measure_cost(plan, plain_qdq, form: str, mixed, src_bytes: bytes, frames: E
 def _refine_head(proto, log: Log) -> Dict[str, str]:  # noqa: ANN001 - rewritten in place
     """The CPU form's cls head: the refined one where it can be built (its metadata entry), else
     the dense one, said in one line."""
-    from fastscnn_edge.cls_head import LAYOUT, refine_cls_head
+    from fastscnn_edge.export.cls_head import LAYOUT, refine_cls_head
 
     why = refine_cls_head(proto)
     if why is None:
@@ -676,7 +676,7 @@ def _refine_head(proto, log: Log) -> Dict[str, str]:  # noqa: ANN001 - rewritten
 
 def calibration_op_types(form: str) -> List[str]:
     """The op types whose tensors are calibrated: TensorRT form Conv and Add, CPU form all ([])."""
-    from fastscnn_edge.qdq import TRT_OP_TYPES
+    from fastscnn_edge.quantize.qdq import TRT_OP_TYPES
 
     return list(TRT_OP_TYPES) if form == "tensorrt" else []
 
@@ -705,8 +705,8 @@ def _quantized_nodes(proto):  # noqa: ANN001, ANN202
 
 
 def _check_placement(proto, fp32_weights: bool) -> None:  # noqa: ANN001
-    from fastscnn_edge.errors import ValidationFailed
-    from fastscnn_edge.onnx_rules import check_qdq, check_qdq_placement
+    from fastscnn_edge.core.errors import ValidationFailed
+    from fastscnn_edge.export.onnx_rules import check_qdq, check_qdq_placement
 
     problems = check_qdq(proto) + check_qdq_placement(proto, int8_weights=not fp32_weights)
     if problems:
@@ -717,7 +717,7 @@ def _check_placement(proto, fp32_weights: bool) -> None:  # noqa: ANN001
 def _validation_frames(c: "_Calibration", val: Optional[Path], meta: ModelMeta, res: Tuple[int, int],
                        log: Log) -> EvalFrames:
     """Frames calibration never saw: --val images, else held-out --calib images, else synthetic."""
-    from fastscnn_edge import calibration as cal
+    from fastscnn_edge.quantize import calibration as cal
 
     images = c.images
     if val is not None:
@@ -746,7 +746,7 @@ def _calibrate(src: Path, src_sha: str, meta: ModelMeta, res: Tuple[int, int], c
                holdout: float, progress: Optional[Progress], log: Log,
                percentile: Optional[float] = None) -> _Calibration:
     """The ranges: from the cache alone (no images), from a matching cache, or a calibration pass."""
-    from fastscnn_edge import calibration as cal
+    from fastscnn_edge.quantize import calibration as cal
 
     if calib is None:
         if cache is None:
@@ -785,7 +785,7 @@ def _check_cache(doc: Dict[str, object], path: Path, src: Path, src_sha: str, me
 
 def _matching_cache(path: Path, key: str, log: Log) -> Optional[Dict[str, object]]:
     """The cache at ``path`` if it holds exactly this calibration, else None (it is recomputed)."""
-    from fastscnn_edge import calibration as cal
+    from fastscnn_edge.quantize import calibration as cal
 
     if not path.is_file():
         return None
@@ -804,7 +804,7 @@ def _matching_cache(path: Path, key: str, log: Log) -> Optional[Dict[str, object
 
 def cpu_only_machine() -> bool:
     """True where neither TensorRT nor an NVIDIA GPU (nvidia-smi, a Jetson, an onnxruntime GPU provider) is here."""
-    from fastscnn_edge.envinfo import gpu_info
-    from fastscnn_edge.machine import ort_gpu_providers, tensorrt_available
+    from fastscnn_edge.core.envinfo import gpu_info
+    from fastscnn_edge.core.machine import ort_gpu_providers, tensorrt_available
 
     return not tensorrt_available() and not ort_gpu_providers() and not gpu_info()

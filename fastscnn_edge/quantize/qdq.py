@@ -18,12 +18,12 @@ same policy):
 - a tensor read by several quantized consumers gets one Q/DQ pair per consumer (``DedicatedQDQPair``),
   and consumers that are not quantized read the float tensor.
 
-``fastscnn_edge.onnx_rules.check_qdq_placement`` checks these rules on a graph.
+``fastscnn_edge.export.onnx_rules.check_qdq_placement`` checks these rules on a graph.
 
 CPU form (``form="cpu"``): what onnxruntime's x86 int8 kernels run fastest: uint8 asymmetric
 activations, int8 per-channel weights, every op type onnxruntime quantizes (Conv, Add, Concat,
 MatMul, Resize, ArgMax, ...), ReLU folded into the quantization range. ``quantize`` then gives a
-static cls export the refined head of :mod:`fastscnn_edge.cls_head` (float). torch-free.
+static cls export the refined head of :mod:`fastscnn_edge.export.cls_head` (float). torch-free.
 """
 
 from __future__ import annotations

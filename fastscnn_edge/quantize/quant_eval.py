@@ -3,7 +3,7 @@
 The frames it is measured on are never calibration images: held-out images of ``--calib``,
 ``--val`` images, or synthetic frames where there are none (FP16, or an INT8 rebuild from a cache
 alone). Where a frame has ground truth (Cityscapes or folder layout, found by
-:func:`fastscnn_edge.datasets.label_for_image`), both models' mIoU is measured too. torch-free.
+:func:`fastscnn_edge.data.datasets.label_for_image`), both models' mIoU is measured too. torch-free.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError, ValidationFailed
-from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.core.errors import UserError, ValidationFailed
+from fastscnn_edge.core.metadata import ModelMeta
 
 Log = Optional[Callable[[str], None]]
 
@@ -48,7 +48,7 @@ def synthetic_frames(meta: ModelMeta, res: Tuple[int, int], n: int = SYNTHETIC_F
     """Camera-like frames (smooth colour fields + noise) through the real preprocessing policy."""
     import cv2
 
-    from fastscnn_edge.preprocess import to_network_input
+    from fastscnn_edge.data.preprocess import to_network_input
 
     rng = np.random.default_rng(seed)
     out = []
@@ -63,8 +63,8 @@ def synthetic_frames(meta: ModelMeta, res: Tuple[int, int], n: int = SYNTHETIC_F
 
 def image_frames(paths: List[Path], meta: ModelMeta, res: Tuple[int, int], source: str) -> EvalFrames:
     """``paths`` through the preprocessing policy, with their ground truth where it exists."""
-    from fastscnn_edge import datasets
-    from fastscnn_edge.preprocess import read_image_bgr, to_network_input
+    from fastscnn_edge.data import datasets
+    from fastscnn_edge.data.preprocess import read_image_bgr, to_network_input
 
     frames = EvalFrames([], [], source)
     for p in paths:
@@ -90,8 +90,8 @@ def _cpu_runner(model: bytes, runtime: str, head: str):  # noqa: ANN202 - ndarra
     if runtime == "openvino":
         import onnx
 
-        from fastscnn_edge import ov_runtime
-        from fastscnn_edge.metadata import PREFIX
+        from fastscnn_edge.core.metadata import PREFIX
+        from fastscnn_edge.runtime import ov_runtime
 
         proto = onnx.load_from_string(model)
         props = {p.key: p.value for p in proto.metadata_props}
@@ -107,8 +107,8 @@ def compare(reference: bytes, candidate: bytes, inputs: List[np.ndarray], head: 
     """Run both models on CPU (``runtime``: onnxruntime, or openvino) over ``inputs``: pixel agreement of the labels (fraction), max |diff|
     of probabilities (``prob`` head), and, over the frames with ground truth in ``labels``, the mIoU
     of each (fractions: ``miou_reference``, ``miou``; ``labelled`` frames)."""
-    from fastscnn_edge.metrics import ConfusionMatrix
-    from fastscnn_edge.preprocess import labels_to_size
+    from fastscnn_edge.data.metrics import ConfusionMatrix
+    from fastscnn_edge.data.preprocess import labels_to_size
 
     run_ref, run_new = _cpu_runner(reference, runtime, head), _cpu_runner(candidate, runtime, head)
     same = total = labelled = 0

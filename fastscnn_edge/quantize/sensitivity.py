@@ -30,8 +30,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError, ValidationFailed
-from fastscnn_edge.progress import Progress, report
+from fastscnn_edge.core.errors import UserError, ValidationFailed
+from fastscnn_edge.core.progress import Progress, report
 
 LAYER_OPS = ("Conv", "Add")
 MODULES = {
@@ -91,7 +91,7 @@ class Judge:
         return "mIoU points" if self.miou_reference is not None else "agreement points"
 
     def _labels(self, model: bytes) -> List[np.ndarray]:
-        from fastscnn_edge.quant_eval import cpu_session
+        from fastscnn_edge.quantize.quant_eval import cpu_session
 
         s = cpu_session(model)
         name = s.get_inputs()[0].name
@@ -102,8 +102,8 @@ class Judge:
         return out
 
     def _miou(self, preds: List[np.ndarray]) -> Optional[float]:
-        from fastscnn_edge.metrics import ConfusionMatrix
-        from fastscnn_edge.preprocess import labels_to_size
+        from fastscnn_edge.data.metrics import ConfusionMatrix
+        from fastscnn_edge.data.preprocess import labels_to_size
 
         cm = ConfusionMatrix(self.num_classes)
         n = 0
@@ -282,7 +282,7 @@ def release_float_inputs(quantized, fp32, float_nodes: Set[str]) -> int:  # noqa
                 rewired += 1
     g.node.extend(added)
     _drop_dangling(quantized)
-    from fastscnn_edge.qdq import _topological_sort
+    from fastscnn_edge.quantize.qdq import _topological_sort
 
     _topological_sort(quantized)
     return rewired
@@ -445,7 +445,7 @@ def kept_share(speed_ms: Dict[str, float]) -> float:
 
 def cpu_speed(models: Dict[str, bytes], inputs: List[np.ndarray], runs: int = 15, warmup: int = 3) -> Dict[str, float]:
     """Median ms per frame of each model on onnxruntime's CPU, round-robin in this process."""
-    from fastscnn_edge.quant_eval import cpu_session
+    from fastscnn_edge.quantize.quant_eval import cpu_session
 
     sessions = {k: cpu_session(v) for k, v in models.items()}
     names = {k: s.get_inputs()[0].name for k, s in sessions.items()}
@@ -492,7 +492,7 @@ def calibration_outliers(fp32, frames: Sequence[np.ndarray], layers: Sequence[La
     max |x| over the median channel's above it. Worst first."""
     import onnx
 
-    from fastscnn_edge.quant_eval import cpu_session
+    from fastscnn_edge.quantize.quant_eval import cpu_session
 
     by_node = {lay.node: lay.name for lay in layers}
     inits = {t.name for t in fp32.graph.initializer}

@@ -2,7 +2,7 @@
 
 ``Artifact.open(path)`` reads an exported ONNX (bytes and graph, one parse), an engine's sidecar,
 or a native checkpoint, and answers every question the commands ask of it: its kind, its
-:class:`~fastscnn_edge.metadata.ModelMeta` (checked against the graph's own inputs and outputs),
+:class:`~fastscnn_edge.core.metadata.ModelMeta` (checked against the graph's own inputs and outputs),
 its precision and Q/DQ form, its static resolution or that it is dynamic, the backend that runs it,
 and which resolutions to use for a request (the one default and the one mismatch message). The
 runners, ``bench``, ``build-engine``, ``quantize``, ``eval``, ``predict`` and ``compare`` take an
@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
-from fastscnn_edge.conformance import TensorSig
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.precision import get as get_precision
-from fastscnn_edge.resolution import PAPER_RESOLUTIONS, Resolution
-from fastscnn_edge.vocab import ONNX_CPU_RUNTIMES, check
+from fastscnn_edge.core.conformance import TensorSig
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.core.precision import get as get_precision
+from fastscnn_edge.core.resolution import PAPER_RESOLUTIONS, Resolution
+from fastscnn_edge.core.vocab import ONNX_CPU_RUNTIMES, check
 
 if TYPE_CHECKING:
-    from fastscnn_edge.sidecar import Sidecar
+    from fastscnn_edge.runtime.sidecar import Sidecar
 
 BACKEND_OF_KIND = {"onnx": "onnxruntime", "engine": "tensorrt", "checkpoint": "torch"}
 KIND_WORDS = {"onnx": "an ONNX file", "engine": "a TensorRT engine", "checkpoint": "a PyTorch checkpoint"}
@@ -52,7 +52,7 @@ class Artifact:
     @classmethod
     def open(cls, path: str | Path) -> "Artifact":
         """Read ``path`` once; UserError (one line) for a missing, unreadable or foreign file."""
-        from fastscnn_edge.paths import artifact_kind
+        from fastscnn_edge.core.paths import artifact_kind
 
         path = Path(path)
         if not path.exists():
@@ -71,9 +71,9 @@ class Artifact:
     def _open_onnx(cls, path: Path) -> "Artifact":
         import onnx
 
-        from fastscnn_edge.conformance import onnx_io
-        from fastscnn_edge.metadata import meta_from_proto
-        from fastscnn_edge.onnx_rules import onnx_kind
+        from fastscnn_edge.core.conformance import onnx_io
+        from fastscnn_edge.core.metadata import meta_from_proto
+        from fastscnn_edge.export.onnx_rules import onnx_kind
 
         try:
             data = path.read_bytes()
@@ -87,9 +87,9 @@ class Artifact:
 
     @classmethod
     def _open_engine(cls, path: Path) -> "Artifact":
-        from fastscnn_edge.conformance import engine_sig
-        from fastscnn_edge.paths import is_rtx_engine_name, precision_from_name, sidecar_path
-        from fastscnn_edge.sidecar import read_sidecar
+        from fastscnn_edge.core.conformance import engine_sig
+        from fastscnn_edge.core.paths import is_rtx_engine_name, precision_from_name, sidecar_path
+        from fastscnn_edge.runtime.sidecar import read_sidecar
 
         side = read_sidecar(path)  # checked field by field and against the I/O it records
         if side is None:  # an engine built elsewhere: what its name says, and the default preprocessing
@@ -106,10 +106,10 @@ class Artifact:
 
     @classmethod
     def _open_checkpoint(cls, path: Path) -> "Artifact":
-        from fastscnn_edge.machine import require_torch
+        from fastscnn_edge.core.machine import require_torch
 
         require_torch(f"reading the PyTorch checkpoint {path.name}")
-        from fastscnn_edge.checkpoint import load
+        from fastscnn_edge.model.checkpoint import load
 
         ckpt = load(path)
         meta = ModelMeta(arch=ckpt.arch, num_classes=ckpt.num_classes, class_names=list(ckpt.class_names),
@@ -133,7 +133,7 @@ class Artifact:
         form = self.meta.extra.get("qdq_form") or self.meta.extra.get("target")  # "target": the key of older files
         if form:
             return str(form)
-        from fastscnn_edge.precision import form_of_tag
+        from fastscnn_edge.core.precision import form_of_tag
 
         return "cpu" if form_of_tag(self.path.name) == "cpu" else "tensorrt"
 
@@ -177,7 +177,7 @@ class Artifact:
         (1.10-1.18x fp32 on the Xeon of 2026-12-07, more on the AMD EPYC of issue 20); onnxruntime for
         the INT8 CPU form (made for its x86 int8 kernels), for an export that already has the refined
         cls head (onnxruntime runs it 1.25-1.3x faster than OpenVINO), and wherever OpenVINO is absent."""
-        from fastscnn_edge import ov_runtime
+        from fastscnn_edge.runtime import ov_runtime
 
         if self.kind != "onnx":
             return self.backend, f"{KIND_WORDS[self.kind]}"

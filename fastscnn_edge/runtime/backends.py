@@ -1,8 +1,8 @@
 """Run any artifact: ONNX on onnxruntime or OpenVINO, a native checkpoint (or the reference model) on torch, an
-engine on TensorRT (through ``fastscnn_edge.trt.runner``, where all TensorRT code lives).
+engine on TensorRT (through ``fastscnn_edge.runtime.trt.runner``, where all TensorRT code lives).
 
-``open_runner(artifact)`` returns a :class:`~fastscnn_edge.runner.Runner`; ``bench``, ``eval``,
-``compare`` and ``predict`` all go through it. It takes an :class:`~fastscnn_edge.artifact.Artifact`
+``open_runner(artifact)`` returns a :class:`~fastscnn_edge.runtime.runner.Runner`; ``bench``, ``eval``,
+``compare`` and ``predict`` all go through it. It takes an :class:`~fastscnn_edge.runtime.artifact.Artifact`
 (or a path, read once) so that the file is not parsed again.
 
 torch-free unless the torch backend is used.
@@ -16,13 +16,13 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from fastscnn_edge.artifact import Artifact, open_artifact
-from fastscnn_edge.errors import MissingDependency, UserError
-from fastscnn_edge.machine import ort_gpu_providers
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.resolution import Resolution
-from fastscnn_edge.runner import IOSpec, Runner
-from fastscnn_edge.vocab import check
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from fastscnn_edge.core.machine import ort_gpu_providers
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.core.resolution import Resolution
+from fastscnn_edge.core.vocab import check
+from fastscnn_edge.runtime.artifact import Artifact, open_artifact
+from fastscnn_edge.runtime.runner import IOSpec, Runner
 
 __all__ = ["OpenVinoRunner", "OrtRunner", "TorchRunner", "open_runner", "ort_providers", "resolve_device"]
 
@@ -100,12 +100,12 @@ def _ort_dtype(t: str) -> str:
 
 
 class OpenVinoRunner(Runner):
-    """An ONNX artifact on OpenVINO's CPU plugin (:mod:`fastscnn_edge.ov_runtime`): fp32 arithmetic
+    """An ONNX artifact on OpenVINO's CPU plugin (:mod:`fastscnn_edge.runtime.ov_runtime`): fp32 arithmetic
     unless ``precision="bf16"``; a dense cls head runs as the refined one (``cls_head="dense"`` keeps it)."""
 
     def __init__(self, artifact: Artifact, meta: ModelMeta, *, threads: Optional[int] = None,
                  precision: str = "f32", cls_head: str = "best") -> None:
-        from fastscnn_edge import ov_runtime
+        from fastscnn_edge.runtime import ov_runtime
 
         data = artifact.data if artifact.data is not None else artifact.path.read_bytes()
         layout = str(meta.extra.get("cls_head_layout", "nchw" if meta.head == "cls" else ""))
@@ -196,7 +196,7 @@ class TorchRunner(Runner):
 
 def resolve_device(artifact: Optional[Artifact], device: str, backend: str = "auto") -> str:
     """``auto``: the GPU where the artifact's backend can use one here, else the CPU (OpenVINO: the CPU)."""
-    from fastscnn_edge.machine import auto_device
+    from fastscnn_edge.core.machine import auto_device
 
     check("device", device)
     if device != "auto":
@@ -220,7 +220,7 @@ def open_runner(
     """A runner for any artifact (use it as a context manager): ``runner.preprocess(bgr)`` makes its
     input, ``runner(x)`` runs it, ``runner.labels(y)`` gives (N, H, W) train-ID labels.
 
-    ``artifact``: an .onnx, .engine or .pt path, or an :class:`~fastscnn_edge.artifact.Artifact`
+    ``artifact``: an .onnx, .engine or .pt path, or an :class:`~fastscnn_edge.runtime.artifact.Artifact`
     (read once); None with ``backend='torch'`` runs the reference model with random weights.
     ``backend``: auto | onnxruntime | openvino | tensorrt | torch; ``auto`` on a CPU runs an ONNX file
     with the runtime :meth:`Artifact.cpu_runtime` names (OpenVINO where installed, except for the
@@ -232,7 +232,7 @@ def open_runner(
     ``openvino_options``: ``precision`` (``f32`` default, ``bf16``), ``cls_head`` (``best``: the refined
     head at load, default; ``dense``: the file's own head). ``torch_options``: ``channels_last``, ``half``.
     """
-    from fastscnn_edge.resolution import as_resolution
+    from fastscnn_edge.core.resolution import as_resolution
 
     check("backend", backend)
     if threads is not None and threads < 1:
@@ -248,7 +248,7 @@ def open_runner(
     if a.kind == "checkpoint":
         return _torch_runner(a, arch, head, res, device, threads, torch_options or {})
     if a.kind == "engine":
-        from fastscnn_edge.trt.runner import open_engine_runner  # all TensorRT code lives there
+        from fastscnn_edge.runtime.trt.runner import open_engine_runner  # all TensorRT code lives there
 
         return open_engine_runner(a, res=res)
     meta = copy.deepcopy(a.meta)
@@ -256,7 +256,7 @@ def open_runner(
     if backend == "auto" and device == "cpu":
         be = a.cpu_runtime()[0]
     if be == "openvino":
-        from fastscnn_edge.ov_runtime import check_device
+        from fastscnn_edge.runtime.ov_runtime import check_device
 
         check_device(device)
         opts = dict(openvino_options or {})
@@ -270,12 +270,12 @@ def open_runner(
 
 def _torch_runner(a: Optional[Artifact], arch: Optional[str], head: str, res: Optional[Sequence[int]],
                   device: str, threads: Optional[int], opts: Dict[str, object]) -> TorchRunner:
-    from fastscnn_edge.machine import require_torch
+    from fastscnn_edge.core.machine import require_torch
 
     require_torch("the torch backend")
-    from fastscnn_edge.checkpoint import resolve_model
-    from fastscnn_edge.metadata import RANDOM_WEIGHTS
-    from fastscnn_edge.version import __version__
+    from fastscnn_edge.core.metadata import RANDOM_WEIGHTS
+    from fastscnn_edge.core.version import __version__
+    from fastscnn_edge.model.checkpoint import resolve_model
 
     if a is not None and arch is not None and arch != a.meta.arch:
         raise UserError(f"{a.path} holds a {a.meta.arch!r} model, but --arch {arch} was given.",

@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from fastscnn_edge import precision as precisions
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.vocab import TRT_RUNTIMES, check
+from fastscnn_edge.core import precision as precisions
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.vocab import TRT_RUNTIMES, check
 
 ComputeCapability = Tuple[int, int]
 # TensorRT-RTX 1.x ComputeCapability members, and what it builds for when none is set.

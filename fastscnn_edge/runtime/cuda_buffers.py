@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
-from fastscnn_edge.errors import MissingDependency, UserError
+from fastscnn_edge.core.errors import MissingDependency, UserError
 
 # TensorRT DataType member names -> numpy dtype names (tensorrt.nptype without importing tensorrt).
 TRT_TO_NUMPY: Dict[str, str] = {

@@ -13,19 +13,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 PAPER_PARAMS = 1_110_000  # "1.11 million parameters" (Fast-SCNN paper, sections 4.1 and 4.2)
 
 
 def model_info(weights: Optional[Path], arch: Optional[str], res: Tuple[int, int]) -> Dict[str, Any]:
     """Layer table, parameter counts, switches and checkpoint facts of a (native) model."""
-    from fastscnn_edge.machine import require_torch
+    from fastscnn_edge.core.machine import require_torch
 
     require_torch("describing a PyTorch model (`fastscnn-edge info` without an .onnx/.engine)")
-    from fastscnn_edge.checkpoint import resolve_model
-    from fastscnn_edge.fileio import sha256_file
-    from fastscnn_edge.model import count_parameters, layer_table
+    from fastscnn_edge.core.fileio import sha256_file
+    from fastscnn_edge.model.checkpoint import resolve_model
+    from fastscnn_edge.model.network import count_parameters, layer_table
 
     model, ckpt = resolve_model(weights, arch)
     counts = count_parameters(model)
@@ -59,8 +59,8 @@ def onnx_info(path: Path) -> Dict[str, Any]:
     """Metadata, inputs/outputs, operator counts and weight count of an ONNX file (torch-free)."""
     import onnx
 
-    from fastscnn_edge.fileio import sha256_file
-    from fastscnn_edge.metadata import PREFIX, meta_from_proto
+    from fastscnn_edge.core.fileio import sha256_file
+    from fastscnn_edge.core.metadata import PREFIX, meta_from_proto
 
     try:
         model = onnx.load(str(path))
@@ -103,8 +103,8 @@ def _numel(dims) -> int:  # noqa: ANN001
 
 def engine_info(path: Path) -> Dict[str, Any]:
     """What the sidecar says about an engine (torch- and TensorRT-free)."""
-    from fastscnn_edge.fileio import sha256_file
-    from fastscnn_edge.sidecar import read_sidecar
+    from fastscnn_edge.core.fileio import sha256_file
+    from fastscnn_edge.runtime.sidecar import read_sidecar
 
     side = read_sidecar(path)
     return {"kind": "engine", "path": str(path), "size_bytes": path.stat().st_size, "sha256": sha256_file(path),

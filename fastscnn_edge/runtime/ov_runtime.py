@@ -8,7 +8,7 @@ FP16 and every INT8 Q/DQ form. Two things differ from onnxruntime and are decide
   op of the dense head (measured with its own per-op counters, ``PERF_COUNT``, 2 threads, 512x1024:
   170 ms of a 233 ms frame with the default NHWC head, 18 ms with the NCHW one; the network itself is
   23 ms). A static batch-1 export with a dense cls head is therefore rewritten at load time into the
-  refined head of :mod:`fastscnn_edge.cls_head` (scores at full resolution only in the cells at class
+  refined head of :mod:`fastscnn_edge.export.cls_head` (scores at full resolution only in the cells at class
   boundaries, the same labels as the dense head; exact in real arithmetic), the layout OpenVINO runs
   fastest: the same file serves TensorRT (dense NHWC), onnxruntime and OpenVINO, each in its best
   form. ``cls_head="dense"`` keeps the file's head (what the tests compare against).
@@ -33,7 +33,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
-from fastscnn_edge.errors import MissingDependency, UserError
+from fastscnn_edge.core.errors import MissingDependency, UserError
 
 INSTALL_FIX = "pip install 'fastscnn-edge[openvino]' (openvino; nncf for quantize --form openvino)."
 MIN_VERSION = (2024, 0)  # read_model from memory, INFERENCE_PRECISION_HINT, ONNX opset 17 Q/DQ
@@ -87,9 +87,9 @@ def best_graph(proto: Any, head: str, layout: str, *, cls_head: str = "best") ->
     """The graph OpenVINO runs fastest for this file (an onnx.ModelProto: the same one or a rewritten
     copy), and the cls head layout it has. ``head``/``layout``: the file's (its metadata).
 
-    A dense cls head becomes the refined one where :func:`~fastscnn_edge.cls_head.refine_cls_head`
+    A dense cls head becomes the refined one where :func:`~fastscnn_edge.export.cls_head.refine_cls_head`
     can build it (static size, batch 1, even factor, <= 256 classes); otherwise the file's graph."""
-    from fastscnn_edge.cls_head import LAYOUT, refine_cls_head
+    from fastscnn_edge.export.cls_head import LAYOUT, refine_cls_head
 
     if cls_head not in CLS_HEADS:
         raise UserError(f"unknown OpenVINO cls head choice {cls_head!r}.", fix=f"use one of: {', '.join(CLS_HEADS)}.")

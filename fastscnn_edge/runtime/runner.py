@@ -1,10 +1,10 @@
 """The runner interface every backend implements: :class:`Runner` and its :class:`IOSpec`.
 
 A runner takes a batch in the artifact's own input format (see
-:func:`fastscnn_edge.preprocess.to_network_input`) and returns the host output: labels (N, H, W)
+:func:`fastscnn_edge.data.preprocess.to_network_input`) and returns the host output: labels (N, H, W)
 for ``cls``, probabilities (N, C, H, W) for ``prob``, low-resolution logits (N, C, H/8, W/8) for
 ``logits``; ``runner.labels(out)`` turns any of them into a label map. The implementations live in
-``fastscnn_edge.backends`` (onnxruntime, torch) and ``fastscnn_edge.trt.runner`` (TensorRT), which
+``fastscnn_edge.runtime.backends`` (onnxruntime, torch) and ``fastscnn_edge.runtime.trt.runner`` (TensorRT), which
 both import this module and nothing above it.
 """
 
@@ -15,9 +15,9 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.resolution import Resolution
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.core.resolution import Resolution
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Runner:
         return rng.standard_normal((batch, 3, h, w), dtype=np.float32)
 
     def preprocess(self, bgr: np.ndarray) -> np.ndarray:
-        from fastscnn_edge.preprocess import to_network_input
+        from fastscnn_edge.data.preprocess import to_network_input
 
         return to_network_input(bgr, self.meta, self.resolution)
 

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.schema import Field, check_version_number, show, validate
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.core.schema import Field, check_version_number, show, validate
 
 SCHEMA = 1
 FIX = "rebuild the engine with `fastscnn-edge build-engine` (it writes the sidecar); do not edit it by hand."
@@ -25,8 +25,8 @@ DTYPES = ("float32", "float16", "uint8", "int8", "int32", "int64", "bool")
 
 def _schema() -> Dict[str, Field]:
     """The sidecar as stored. ``runtime`` and ``compute_capabilities`` are optional (TensorRT-RTX builds)."""
-    from fastscnn_edge.metadata import meta_schema
-    from fastscnn_edge.vocab import PRECISIONS
+    from fastscnn_edge.core.metadata import meta_schema
+    from fastscnn_edge.core.vocab import PRECISIONS
 
     cc = Field(list, length=2, items=Field(int, lo=0, hi=99), expect="[major, minor], two integers 0..99")
     tensor = Field(dict, fields={
@@ -124,12 +124,12 @@ class Sidecar:
         return [t for t in self.io if t.mode == "output"]
 
 
-from fastscnn_edge.paths import sidecar_path  # noqa: E402 - the naming module owns the name; re-exported here
+from fastscnn_edge.core.paths import sidecar_path  # noqa: E402 - the naming module owns the name; re-exported here
 
 
 def write_sidecar(engine: str | Path, sidecar: Sidecar) -> Path:
     """Write the sidecar atomically beside ``engine``; return its path."""
-    from fastscnn_edge.fileio import atomic_write_text
+    from fastscnn_edge.core.fileio import atomic_write_text
 
     return atomic_write_text(sidecar_path(engine), json.dumps(sidecar.to_json(), indent=2) + "\n")
 
@@ -153,7 +153,7 @@ def read_sidecar(engine: str | Path) -> Optional[Sidecar]:
 
 def check_sidecar_io(sidecar: Sidecar, source: str) -> ModelMeta:
     """The sidecar's model metadata, checked against the I/O it recorded from the built engine."""
-    from fastscnn_edge.conformance import check_io, engine_sig
+    from fastscnn_edge.core.conformance import check_io, engine_sig
 
     meta = sidecar.model_meta(source)
     check_io([engine_sig(t.name, t.dtype, t.shape) for t in sidecar.inputs()],
@@ -162,7 +162,7 @@ def check_sidecar_io(sidecar: Sidecar, source: str) -> ModelMeta:
 
 
 def _release(version: str) -> Tuple[int, ...]:
-    from fastscnn_edge.capability import parse_version
+    from fastscnn_edge.runtime.capability import parse_version
 
     return parse_version(version)[:3]
 

@@ -19,8 +19,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastscnn_edge.errors import MissingDependency, UserError
-from fastscnn_edge.stream import Frame, Sink, Source
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from fastscnn_edge.serve.stream import Frame, Sink, Source
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 LABELS_TOPIC = "/fastscnn/labels"
@@ -114,7 +114,7 @@ class BagSource(Source):
         self._it = iter(reader.messages(connections=conns))
 
     def read(self) -> Optional[Tuple[np.ndarray, Dict[str, Any]]]:
-        from fastscnn_edge.rosimage import compressed_to_bgr, image_to_bgr
+        from fastscnn_edge.serve.rosimage import compressed_to_bgr, image_to_bgr
 
         if self.max_frames is not None and self.count >= self.max_frames:
             return None
@@ -153,7 +153,7 @@ class BagSink(Sink):
     def _open(self) -> None:
         from rosbags.rosbag2 import StoragePlugin
 
-        from fastscnn_edge.fileio import ensure_writable_dir
+        from fastscnn_edge.core.fileio import ensure_writable_dir
 
         _, Writer, self.typestore = _rosbags()
         ensure_writable_dir(self.target)
@@ -172,8 +172,8 @@ class BagSink(Sink):
         return self.typestore.serialize_cdr(Image(header=header, **fields), "sensor_msgs/msg/Image")
 
     def write(self, frame: Frame) -> None:
-        from fastscnn_edge.palette import palette_bgr
-        from fastscnn_edge.rosimage import color_fields, labels_fields
+        from fastscnn_edge.data.palette import palette_bgr
+        from fastscnn_edge.serve.rosimage import color_fields, labels_fields
 
         if self._writer is None:
             self._open()
@@ -224,7 +224,7 @@ def read_messages(path: Path, topic: str) -> List[Tuple[int, Any]]:
 
 def read_labels(path: Path, topic: str = LABELS_TOPIC) -> List[Tuple[int, Any, np.ndarray]]:
     """(timestamp ns, header, labels) of every message on a labels topic (tests, checking output)."""
-    from fastscnn_edge.rosimage import labels_from_fields
+    from fastscnn_edge.serve.rosimage import labels_from_fields
 
     return [(ts, msg.header, labels_from_fields(msg)) for ts, msg in read_messages(path, topic)]
 

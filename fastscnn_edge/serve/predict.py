@@ -13,9 +13,9 @@ labels back to the frame's own size, nearest-neighbour), then is written as:
 Images keep their name (``.png``) and, inside a folder input, their sub-folder; videos and cameras
 become ``<name>.mp4`` (mp4v) in colour or overlay; a ROS 2 bag (``--image-topic``) becomes a bag of the
 same name with the label topic (and the colour topic for ``color``/``overlay``) at the input's
-timestamps (:mod:`fastscnn_edge.bags`). Every output is written atomically.
+timestamps (:mod:`fastscnn_edge.serve.bags`). Every output is written atomically.
 
-Videos, cameras and bags run through the stream runtime (:mod:`fastscnn_edge.stream`): decode,
+Videos, cameras and bags run through the stream runtime (:mod:`fastscnn_edge.serve.stream`): decode,
 preprocess, inference, rendering and encoding each in their own thread, all of them as streams of
 one pipeline through one runner (micro-batched with ``batch`` where the artifact allows).
 """
@@ -30,10 +30,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastscnn_edge.datasets import IMAGE_SUFFIXES, NUM_CITYSCAPES_CLASSES, TRAIN_TO_LABEL_ID
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.progress import Progress, report
-from fastscnn_edge.stream import StreamReport
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.progress import Progress, report
+from fastscnn_edge.data.datasets import IMAGE_SUFFIXES, NUM_CITYSCAPES_CLASSES, TRAIN_TO_LABEL_ID
+from fastscnn_edge.serve.stream import StreamReport
 
 OUTPUT_FORMATS = ("color", "overlay", "trainids", "cityscapes-labelids")
 VIDEO_FORMATS = ("color", "overlay")
@@ -78,7 +78,7 @@ def collect_sources(inputs: Sequence[str | Path], exclude: Optional[Path] = None
     if not inputs:
         raise UserError("no input given.", fix="pass image files, folders, a video file or a camera index.")
     sources: List[Source] = []
-    from fastscnn_edge.bags import is_bag
+    from fastscnn_edge.serve.bags import is_bag
 
     for item in inputs:
         path = Path(item)
@@ -134,7 +134,7 @@ def check_format(format: str, num_classes: int, sources: Sequence[Source]) -> No
 
 def render(bgr: np.ndarray, labels: np.ndarray, format: str, num_classes: int) -> np.ndarray:
     """The output image for one frame: BGR colours, or 8-bit label IDs."""
-    from fastscnn_edge.stream import render_frame
+    from fastscnn_edge.serve.stream import render_frame
 
     if format == "cityscapes-labelids":
         return TRAIN_TO_LABEL_ID[labels]
@@ -144,7 +144,7 @@ def render(bgr: np.ndarray, labels: np.ndarray, format: str, num_classes: int) -
 def _write_png(path: Path, image: np.ndarray) -> None:
     import cv2
 
-    from fastscnn_edge.fileio import atomic_write_bytes
+    from fastscnn_edge.core.fileio import atomic_write_bytes
 
     ok, buf = cv2.imencode(".png", image)
     if not ok:
@@ -165,7 +165,7 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
     ``image_topic`` names the topic read from bags. Ctrl-C with a video or bag among the streams
     stops everything and writes none of the streams' outputs.
     """
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.runtime.backends import open_runner
 
     out = Path(out_dir)
     if max_frames is not None and max_frames < 1:
@@ -174,7 +174,7 @@ def predict(artifact: str | Path, inputs: Sequence[str | Path], out_dir: str | P
     if batch < 1:
         raise UserError(f"--batch {batch} is below 1.", fix="pass 1 or more.")
     if any(s.kind == "bag" for s in sources) and not image_topic:
-        from fastscnn_edge.bags import image_topics
+        from fastscnn_edge.serve.bags import image_topics
 
         bag = next(s.path for s in sources if s.kind == "bag")
         found = ", ".join(sorted(image_topics(bag))) or "none"  # type: ignore[arg-type]
@@ -224,8 +224,8 @@ def _check_not_overwriting(sources: Sequence[Source], out: Path) -> None:
 
 def _predict_images(runner, sources: Sequence[Source], out: Path, format: str, result: PredictResult,  # noqa: ANN001
                     progress: Optional[Progress], warn: Warn) -> None:
-    from fastscnn_edge.evaluate import predict_labels
-    from fastscnn_edge.preprocess import read_image_bgr
+    from fastscnn_edge.bench.evaluate import predict_labels
+    from fastscnn_edge.data.preprocess import read_image_bgr
 
     for i, s in enumerate(sources, 1):
         try:
@@ -244,14 +244,14 @@ def _predict_images(runner, sources: Sequence[Source], out: Path, format: str, r
 def _predict_streams(runner, sources: Sequence[Source], out: Path, format: str, result: PredictResult,  # noqa: ANN001
                      max_frames: Optional[int], image_topic: Optional[str], batch: int,
                      progress: Optional[Progress]) -> None:
-    """Every video, camera and bag as one stream of one pipeline (see :mod:`fastscnn_edge.stream`)."""
-    from fastscnn_edge import stream
+    """Every video, camera and bag as one stream of one pipeline (see :mod:`fastscnn_edge.serve.stream`)."""
+    from fastscnn_edge.serve import stream
 
     srcs: List[stream.Source] = []
     sinks: List[stream.Sink] = []
     for s in sources:
         if s.kind == "bag":
-            from fastscnn_edge.bags import BagSink, BagSource
+            from fastscnn_edge.serve.bags import BagSink, BagSource
 
             src: stream.Source = BagSource(s.path, image_topic, max_frames)  # type: ignore[arg-type]
             src.open()

@@ -13,7 +13,7 @@ names and the palette are node parameters and are published once on the latched 
 depth 1) unless ``reliable``; it matches any camera driver. The publishers are reliable with the same
 depth (keep-last, so a slow subscriber never holds the node up): both reliable subscribers (RViz's
 default) and best-effort ones (``ros2 topic hz``) match them. Frames go through the stream runtime
-(:mod:`fastscnn_edge.stream`). Best effort: as a live stream, a frame arriving while the previous one
+(:mod:`fastscnn_edge.serve.stream`). Best effort: as a live stream, a frame arriving while the previous one
 still waits replaces it and is counted as dropped, so the latency cannot grow. Reliable: every frame
 the node receives is processed, in order (a FIFO of ``depth`` frames; when it is full the callback
 waits, and the middleware's reliable history holds the rest): nothing is dropped by the node, and
@@ -31,10 +31,10 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from fastscnn_edge.errors import MissingDependency, UserError
-from fastscnn_edge.progress import Progress
-from fastscnn_edge.runner import Runner
-from fastscnn_edge.stream import OUTPUT_SIZES, Frame, Pipeline, Sink, StreamReport
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from fastscnn_edge.core.progress import Progress
+from fastscnn_edge.runtime.runner import Runner
+from fastscnn_edge.serve.stream import OUTPUT_SIZES, Frame, Pipeline, Sink, StreamReport
 
 COLOR_MODES = ("color", "overlay")
 RCLPY_FIX = ("pip install 'fastscnn-edge[ros2]' (x86-64: ROS 2 Jazzy's Python wheels), or on a Jetson / a ROS "
@@ -100,7 +100,7 @@ def _to_ros_data(data: np.ndarray) -> "array.array[int]":
 
 
 def image_message(header: Any, fields: Dict[str, Any]) -> Any:
-    """An rclpy ``sensor_msgs/Image`` from :mod:`fastscnn_edge.rosimage` fields."""
+    """An rclpy ``sensor_msgs/Image`` from :mod:`fastscnn_edge.serve.rosimage` fields."""
     from sensor_msgs.msg import Image
 
     msg = Image()
@@ -152,7 +152,7 @@ class PublisherSink(Sink):
                 pub.wait_for_all_acked(Duration(seconds=timeout_s))
 
     def write(self, frame: Frame) -> None:
-        from fastscnn_edge.rosimage import color_fields, labels_fields
+        from fastscnn_edge.serve.rosimage import color_fields, labels_fields
 
         header = frame.meta["header"]
         assert frame.labels is not None
@@ -178,7 +178,7 @@ def _qos(reliable: bool, depth: int) -> Any:
 
 def class_info(runner: Runner) -> Dict[str, object]:
     """The class names and palette (RGB) that ``~/classes`` publishes."""
-    from fastscnn_edge.palette import palette_bgr
+    from fastscnn_edge.data.palette import palette_bgr
 
     names = list(runner.meta.class_names)
     return {"names": names, "palette_rgb": palette_bgr(runner.meta.num_classes)[:, ::-1].tolist(),
@@ -197,7 +197,7 @@ def run_node(runner: Runner, options: NodeOptions, *, progress: Optional[Progres
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from std_msgs.msg import String
 
-    from fastscnn_edge.rosimage import compressed_to_bgr, image_to_bgr
+    from fastscnn_edge.serve.rosimage import compressed_to_bgr, image_to_bgr
 
     context = rclpy.Context()
     _init(context)

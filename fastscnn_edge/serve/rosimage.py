@@ -14,7 +14,7 @@ from typing import Any, Dict
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
 INPUT_ENCODINGS = {"bgr8": 3, "rgb8": 3, "mono8": 1, "8UC3": 3, "8UC1": 1}
 """Accepted ``Image.encoding`` values and their channel counts (``8UC3`` is read as BGR)."""
@@ -51,7 +51,7 @@ def compressed_to_bgr(msg: Any) -> np.ndarray:
     """A ``CompressedImage`` (JPEG/PNG) -> H x W x 3 BGR uint8; UserError if it does not decode."""
     import cv2
 
-    from fastscnn_edge.preprocess import to_bgr8
+    from fastscnn_edge.data.preprocess import to_bgr8
 
     img = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:

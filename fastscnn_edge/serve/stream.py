@@ -31,10 +31,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.progress import Progress, report
-from fastscnn_edge.runner import Runner
-from fastscnn_edge.stats import LatencyStats, maybe_summarize, throughput_fps
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.progress import Progress, report
+from fastscnn_edge.core.stats import LatencyStats, maybe_summarize, throughput_fps
+from fastscnn_edge.runtime.runner import Runner
 
 CLOCK = time.perf_counter
 STAGES = ("source", "preprocess", "infer", "postprocess", "sink")
@@ -421,7 +421,7 @@ class Pipeline:
                     return
 
     def _postprocess(self) -> None:
-        from fastscnn_edge.preprocess import labels_to_size
+        from fastscnn_edge.data.preprocess import labels_to_size
 
         st = self.stage["postprocess"][0]
         nc = self.runner.meta.num_classes
@@ -592,13 +592,13 @@ def _lower_priority(step: int = HELPER_NICE) -> None:
 def render_frame(bgr: np.ndarray, labels: np.ndarray, format: str, num_classes: int) -> np.ndarray:
     """The picture a sink writes: ``color`` (palette, BGR), ``overlay`` (blended over the frame),
     ``trainids`` (8-bit IDs)."""
-    from fastscnn_edge import palette
+    from fastscnn_edge.data import palette
 
     if format == "color":
         return palette.colorize(labels, num_classes)
     if format == "overlay":
         if labels.shape[:2] != bgr.shape[:2]:
-            from fastscnn_edge.preprocess import resize_bgr
+            from fastscnn_edge.data.preprocess import resize_bgr
 
             bgr = resize_bgr(bgr, labels.shape[:2])
         return palette.overlay(bgr, labels, num_classes)
@@ -649,7 +649,7 @@ class VideoSource(Source):
         self.total = min(n, self.max_frames) if n > 0 and self.max_frames else (n or self.max_frames or None)
 
     def read(self) -> Optional[Tuple[np.ndarray, Dict[str, Any]]]:
-        from fastscnn_edge.preprocess import to_bgr8
+        from fastscnn_edge.data.preprocess import to_bgr8
 
         if self.max_frames is not None and self.count >= self.max_frames:
             return None
@@ -711,7 +711,7 @@ class VideoSink(Sink):
     def write(self, frame: Frame) -> None:
         import cv2
 
-        from fastscnn_edge.fileio import atomic_path
+        from fastscnn_edge.core.fileio import atomic_path
 
         img = frame.rendered
         assert img is not None
@@ -726,7 +726,7 @@ class VideoSink(Sink):
                                 fix="use an OpenCV build with video support (opencv-python).")
             self._size = img.shape[:2]
         if img.shape[:2] != self._size:
-            from fastscnn_edge.preprocess import resize_bgr
+            from fastscnn_edge.data.preprocess import resize_bgr
 
             img = resize_bgr(img, self._size)
         self._writer.write(img)

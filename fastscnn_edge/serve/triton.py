@@ -10,13 +10,13 @@ model whose versions are the artifacts, in order)::
 ``backend="openvino"`` writes ONNX files for Triton's OpenVINO backend (CPU instances; ``backend:
 "openvino"``, ``default_model_filename: "model.onnx"``, ``PERFORMANCE_HINT``/``NUM_STREAMS``/
 ``INFERENCE_NUM_THREADS`` parameters). That backend compiles the file as it is, so a dense cls head is
-written in the refined form OpenVINO runs fastest (:func:`fastscnn_edge.ov_runtime.best_graph`, the
+written in the refined form OpenVINO runs fastest (:func:`fastscnn_edge.runtime.ov_runtime.best_graph`, the
 same labels), with its metadata saying so.
 
 ``backend="python"`` writes, for ONNX files, the Triton Python-backend form instead: the same
 inputs, outputs and batching, served by a ``model.py`` that runs ``model.onnx`` with onnxruntime
 (the ``tritonserver`` inside the ``nvidia-pytriton`` wheel has only the Python backend; see
-``fastscnn_edge.serving``).
+``fastscnn_edge.serve.triton_server``).
 
 Everything comes from the artifact's metadata (ONNX ``metadata_props``; the engine's sidecar): I/O
 names, dtypes and dims, the batch dimension, class names, and the build facts (TensorRT version,
@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from fastscnn_edge.artifact import Artifact, open_artifact
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.triton_templates import TRITON_DTYPES, ArtifactInfo, Tensor  # noqa: F401 - the shared types live below
-from fastscnn_edge.vocab import check
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.core.vocab import check
+from fastscnn_edge.runtime.artifact import Artifact, open_artifact
+from fastscnn_edge.serve.triton_templates import TRITON_DTYPES, ArtifactInfo, Tensor  # noqa: F401 - the shared types live below
 
 KINDS = ("auto", "gpu", "cpu")
 PARAM_PREFIX = "fastscnn_edge."
@@ -161,7 +161,7 @@ def _describe_onnx(a: Artifact) -> ArtifactInfo:
 
 
 def _describe_engine(a: Artifact) -> ArtifactInfo:
-    from fastscnn_edge.paths import sidecar_path
+    from fastscnn_edge.core.paths import sidecar_path
 
     sc = a.sidecar
     if sc is None:
@@ -422,7 +422,7 @@ def write_repository(artifacts: Sequence[str | Path], repo: str | Path, *, force
     if it holds nothing but model folders). ``validate`` parses every config with Triton's schema
     where ``tritonclient`` is installed.
     """
-    from fastscnn_edge.fileio import ensure_writable_dir
+    from fastscnn_edge.core.fileio import ensure_writable_dir
 
     target = Path(repo)
     models = plan_models(artifacts, name=name, backend=backend, kind=kind, instances=instances,
@@ -464,7 +464,7 @@ def _have_schema() -> bool:
 
 
 def _write_model(folder: Path, m: RepoModel) -> None:
-    from fastscnn_edge.sidecar import sidecar_path
+    from fastscnn_edge.runtime.sidecar import sidecar_path
 
     folder.mkdir(parents=True)
     (folder / "config.pbtxt").write_text(m.config.to_pbtxt(), encoding="utf-8")
@@ -478,7 +478,7 @@ def _write_model(folder: Path, m: RepoModel) -> None:
             _write_openvino_onnx(Path(src), vdir / "model.onnx")
         elif m.config.backend == "python":
             shutil.copyfile(src, vdir / "model.onnx")
-            from fastscnn_edge.triton_templates import PYTHON_MODEL
+            from fastscnn_edge.serve.triton_templates import PYTHON_MODEL
 
             (vdir / "model.py").write_text(PYTHON_MODEL, encoding="utf-8")
         elif m.config.platform == "tensorrt_plan":
@@ -491,14 +491,14 @@ def _write_model(folder: Path, m: RepoModel) -> None:
 def _write_openvino_onnx(src: Path, dst: Path) -> None:
     """The ONNX Triton's OpenVINO backend compiles: the file, with a dense cls head in the refined form."""
     a = Artifact.open(src)
-    from fastscnn_edge.ov_runtime import best_graph
+    from fastscnn_edge.runtime.ov_runtime import best_graph
 
     layout = str(a.meta.extra.get("cls_head_layout", "nchw" if a.meta.head == "cls" else ""))
     graph, now = best_graph(a.proto, a.meta.head, layout)
     if graph is a.proto:
         shutil.copyfile(src, dst)
         return
-    from fastscnn_edge.metadata import meta_from_proto, write_onnx_meta
+    from fastscnn_edge.core.metadata import meta_from_proto, write_onnx_meta
 
     meta = a.meta
     meta.extra["cls_head_layout"] = now

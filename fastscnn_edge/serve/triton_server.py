@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
-from fastscnn_edge.errors import MissingDependency, UserError
+from fastscnn_edge.core.errors import MissingDependency, UserError
 
 ENV_VAR = "FASTSCNN_EDGE_TRITON_ENV"
 DEFAULT_ENV_NAME = ".venv-triton"
@@ -62,7 +62,7 @@ def _candidate_envs(explicit: Optional[str | Path]) -> List[Path]:
         return [Path(explicit)]
     if os.environ.get(ENV_VAR):
         return [Path(os.environ[ENV_VAR])]
-    project_root = Path(__file__).resolve().parents[1]  # an editable install: the checkout
+    project_root = Path(__file__).resolve().parents[2]  # an editable install: the checkout
     envs = [Path.cwd() / DEFAULT_ENV_NAME, project_root / DEFAULT_ENV_NAME, Path(sys.prefix)]
     out: List[Path] = []
     for e in envs:
@@ -335,8 +335,8 @@ def serve(artifacts: Sequence[str | Path], *, repo: Optional[Path] = None, force
     ``repo``: keep the repository there (default: a temporary one, removed afterwards). ``wait``
     replaces waiting for Ctrl-C (tests).
     """
-    from fastscnn_edge.triton import write_repository
-    from fastscnn_edge.triton_templates import client_example
+    from fastscnn_edge.serve.triton import write_repository
+    from fastscnn_edge.serve.triton_templates import client_example
 
     find_triton(env)  # a missing server or a busy port says so before anything is written
     for what, port in (("http", http_port), ("grpc", grpc_port), ("metrics", metrics_port)):

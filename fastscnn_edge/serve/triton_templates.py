@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.core.metadata import ModelMeta
 
 
 # numpy dtype name -> Triton data type (model_config.proto DataType)
@@ -18,7 +18,7 @@ TRITON_DTYPES = {
 }
 
 
-# The types the repository writer (fastscnn_edge.triton) and these templates share, below both.
+# The types the repository writer (fastscnn_edge.serve.triton) and these templates share, below both.
 @dataclass
 class Tensor:
     name: str

@@ -1,5 +1,5 @@
 """Training data: every pair read and checked before training starts, the paper's augmentation, and
-the batch plan that makes a resumed run draw the same batches (see :mod:`fastscnn_edge.train`).
+the batch plan that makes a resumed run draw the same batches (see :mod:`fastscnn_edge.train.loop`).
 
 torch is imported here: only ``train`` uses this module.
 """
@@ -14,15 +14,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fastscnn_edge.datasets import IGNORE, Sample, read_pair, scan_samples
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import IMAGENET_MEAN, IMAGENET_STD
-from fastscnn_edge.progress import Progress, report
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import IMAGENET_MEAN, IMAGENET_STD
+from fastscnn_edge.core.progress import Progress, report
+from fastscnn_edge.data.datasets import IGNORE, Sample, read_pair, scan_samples
 
 
 
 class TrainConfig(Protocol):
-    """The fields of a :class:`fastscnn_edge.train.TrainConfig` the data pipeline reads (train calls
+    """The fields of a :class:`fastscnn_edge.train.loop.TrainConfig` the data pipeline reads (train calls
     this module, so the type it needs is declared here, below it)."""
 
     crop: Tuple[int, int]

@@ -4,7 +4,7 @@ Defaults are the paper's: SGD momentum 0.9, batch 12, poly learning rate (base 0
 weight decay 4e-5 on every conv weight except the depthwise ones (and, our choice, not on BN
 parameters and biases: decaying them only shrinks the normalisation, as in mmseg/timm), cross-entropy
 ignoring 255, auxiliary losses weighted 0.4 after learning-to-downsample and after the global feature
-extractor, dropout before the classifier (in :class:`~fastscnn_edge.model.Classifier`), and
+extractor, dropout before the classifier (in :class:`~fastscnn_edge.model.network.Classifier`), and
 augmentation: random scale 0.5-2, crop (padded with the ignore label), horizontal flip, colour
 channel noise and brightness.
 
@@ -40,11 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fastscnn_edge.datasets import IGNORE, class_names, read_pair
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.fileio import signals_held
-from fastscnn_edge.progress import Progress, report
-from fastscnn_edge.train_data import AugmentedSet, BatchPlan, DataSplit, check_crop, load_split, to_tensor
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.fileio import signals_held
+from fastscnn_edge.core.progress import Progress, report
+from fastscnn_edge.data.datasets import IGNORE, class_names, read_pair
+from fastscnn_edge.train.data import AugmentedSet, BatchPlan, DataSplit, check_crop, load_split, to_tensor
 
 STATE_FORMAT = "fastscnn-edge-train/1"
 CSV_FIELDS = ("iteration", "epoch", "loss", "loss_main", "lr", "seconds", "val_miou")
@@ -164,8 +164,8 @@ def build_for_training(cfg: TrainConfig, num_classes: int, log) -> nn.Module:  #
     """
     from dataclasses import replace
 
-    from fastscnn_edge import checkpoint
-    from fastscnn_edge.model import ArchConfig, FastSCNN, get_config
+    from fastscnn_edge.model import checkpoint
+    from fastscnn_edge.model.network import ArchConfig, FastSCNN, get_config
 
     torch.manual_seed(cfg.seed)
     if cfg.weights is None:
@@ -206,7 +206,7 @@ def resolve_device(name: str) -> torch.device:
 @torch.no_grad()
 def validate(model: nn.Module, split: DataSplit, fmt: str, num_classes: int, device: torch.device) -> Tuple[float, np.ndarray]:
     """(mIoU, per-class IoU) over whole images at their own size, one confusion matrix for the split."""
-    from fastscnn_edge.metrics import ConfusionMatrix
+    from fastscnn_edge.data.metrics import ConfusionMatrix
 
     was_training = model.training
     model.eval()
@@ -252,7 +252,7 @@ def _config_json(cfg: TrainConfig, total: int) -> Dict[str, object]:
 
 def _save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, iteration: int,
                 config: Dict[str, object], best: Optional[float]) -> None:
-    from fastscnn_edge.fileio import atomic_path
+    from fastscnn_edge.core.fileio import atomic_path
 
     payload = {"format": STATE_FORMAT, "iteration": iteration, "model": model.state_dict(),
                "optimizer": optimizer.state_dict(), "rng": _rng_state(), "config": config, "best_miou": best}
@@ -266,7 +266,7 @@ def _is_tensor(value: object) -> Optional[str]:
 
 def _state_schema() -> Dict[str, Any]:
     """The training state as stored (``format`` is checked first)."""
-    from fastscnn_edge.schema import Field
+    from fastscnn_edge.core.schema import Field
 
     tensors = Field(dict, keys=Field(str), values=Field(check=_is_tensor, expect="a tensor"),
                     check=lambda d: None if d else "a non-empty dict of tensors")
@@ -286,9 +286,9 @@ def _state_schema() -> Dict[str, Any]:
 
 def _load_state(path: Path) -> Dict[str, Any]:
     """The training state at ``path``, every field checked (UserError naming the file and field)."""
-    from fastscnn_edge.checkpoint import torch_load
-    from fastscnn_edge.schema import check_format_tag
-    from fastscnn_edge.schema import validate as check_fields
+    from fastscnn_edge.core.schema import check_format_tag
+    from fastscnn_edge.core.schema import validate as check_fields
+    from fastscnn_edge.model.checkpoint import torch_load
 
     if not path.is_file():
         raise UserError(f"--resume: there is no training state {path}.",
@@ -327,7 +327,7 @@ def _check_resume(saved: Dict[str, object], now: Dict[str, object], path: Path) 
 
 
 def _save_checkpoint(model: nn.Module, path: Path, names: List[str], extra: Dict[str, object]) -> None:
-    from fastscnn_edge import checkpoint
+    from fastscnn_edge.model import checkpoint
 
     ckpt = checkpoint.from_model(model, source="fastscnn-edge train", class_names=names, extra=extra)
     ckpt.state_dict = {k: v for k, v in ckpt.state_dict.items() if not k.startswith("aux_")}  # training only
@@ -350,7 +350,7 @@ class _CsvLog:
     """The per-iteration CSV log; on resume, rows past the restored iteration are dropped."""
 
     def __init__(self, path: Path, resume_at: Optional[int]) -> None:
-        from fastscnn_edge.fileio import atomic_write_text
+        from fastscnn_edge.core.fileio import atomic_write_text
 
         self.path = path
         rows: List[Dict[str, str]] = []
@@ -421,7 +421,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, stop_at: Optional[int] = No
         _restore(state_path, saved, model, optimizer)
         start, best = int(saved["iteration"]), saved["best_miou"]
         say(f"resuming {out} at iteration {start} of {total}")
-    from fastscnn_edge.fileio import atomic_write_text
+    from fastscnn_edge.core.fileio import atomic_write_text
 
     atomic_write_text(out / "train_config.json", json.dumps(config, indent=2) + "\n")
     stop = min(total, stop_at) if stop_at is not None else total
@@ -481,7 +481,7 @@ def _loop(cfg: TrainConfig, config: Dict[str, object], model: nn.Module, optimiz
             result.iterations = done
             report(progress, f"training: loss {loss.item():.4f}, lr {lr:.5f}", done, total)
     except KeyboardInterrupt as exc:
-        from fastscnn_edge.errors import Interrupted, Terminated, signal_words
+        from fastscnn_edge.core.errors import Interrupted, Terminated, signal_words
 
         what = f"fastscnn-edge train was {signal_words(exc)} during iteration {result.iterations + 1} of {total}"
         if saved_at:

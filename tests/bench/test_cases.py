@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastscnn_edge import bench, ov_runtime, timing
-from fastscnn_edge.machine import tensorrt_available
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.bench import cases as bench
+from fastscnn_edge.bench import timing
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.machine import tensorrt_available
+from fastscnn_edge.runtime import ov_runtime
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RES = (64, 128)
 FAST = ["--warmup", "2", "--iters", "5"]
 
@@ -29,7 +31,7 @@ def _cli(args):
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
     """cls and prob exports at 64x128 (random weights), outside the default folder."""
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     d = tmp_path_factory.mktemp("onnx")
     out = {}
@@ -48,8 +50,8 @@ def test_plan_defaults_to_paper_resolutions_with_torch():
 
 
 def test_plan_auto_picks_default_onnx_and_says_why(artifacts):
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.paths import default_onnx
+    from fastscnn_edge.core.paths import default_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     export_onnx(ExportSpec(head="cls", res=RES), validate=False)
     (t,) = bench.select_cases([], resolutions=[RES], device="cpu")
@@ -96,7 +98,7 @@ def test_cli_torch_reference_writes_json_markdown_plot(tmp_path, capsys):
 
 
 def test_cli_auto_benchmarks_the_default_onnx(artifacts, tmp_path, capsys):
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     export_onnx(ExportSpec(head="cls", res=RES), validate=False)
     j = tmp_path / "auto.json"
@@ -210,7 +212,7 @@ def test_nhwc_cls_head_gives_the_same_labels_on_random_logits():
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from fastscnn_edge.export import nhwc_cls_head
+    from fastscnn_edge.export.to_onnx import nhwc_cls_head
 
     h, w = RES
     g = helper.make_graph(
@@ -238,7 +240,7 @@ def test_nhwc_cls_head_rewrites_an_exported_model(tmp_path, dynamic):
     import onnx
     import onnxruntime as ort
 
-    from fastscnn_edge.export import ExportSpec, export_onnx, nhwc_cls_head
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx, nhwc_cls_head
 
     p = export_onnx(ExportSpec(head="cls", res=RES, dynamic=dynamic, output=tmp_path / "m.onnx", cls_layout="nchw"),
                     validate=False).path

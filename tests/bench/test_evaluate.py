@@ -13,12 +13,12 @@ from typing import Dict, Tuple
 import cv2
 import numpy as np
 import pytest
-from test_datasets import CITY_FRAMES, write_cityscapes, write_folder
-from test_metrics import official_args
+from tests.data.test_datasets import CITY_FRAMES, write_cityscapes, write_folder
+from tests.data.test_metrics import official_args
 
-from fastscnn_edge import ov_runtime
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.evaluate import compare, evaluate
+from fastscnn_edge.bench.evaluate import compare, evaluate
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.runtime import ov_runtime
 
 RES = (64, 128)
 # what --backend auto runs an fp32 ONNX on here (the documented rule: OpenVINO where installed)
@@ -28,7 +28,7 @@ CPU_RUNTIME = "openvino" if ov_runtime.available() else "onnxruntime"
 def varied_model(seed: int = 0):  # noqa: ANN201 - FastSCNN
     import torch
 
-    from fastscnn_edge.model import build_model
+    from fastscnn_edge.model.network import build_model
 
     torch.manual_seed(seed)
     model = build_model("paper", 19).eval()
@@ -45,7 +45,7 @@ def varied_model(seed: int = 0):  # noqa: ANN201 - FastSCNN
 
 
 def export_varied(path: Path, seed: int = 0, validate: bool = True, **spec: object) -> Path:
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     return export_onnx(ExportSpec(res=RES, output=path, **spec),  # type: ignore[arg-type]
                        model=varied_model(seed), validate=validate).path
@@ -54,7 +54,7 @@ def export_varied(path: Path, seed: int = 0, validate: bool = True, **spec: obje
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Dict[str, Path]:  # noqa: ANN001
     """Two different ONNX models and the native checkpoint of the first."""
-    from fastscnn_edge import checkpoint
+    from fastscnn_edge.model import checkpoint
 
     d = tmp_path_factory.mktemp("models")
     out = {"a": export_varied(d / "a.onnx"), "b": export_varied(d / "b.onnx", seed=1),
@@ -75,7 +75,7 @@ def _quiet(**kw: object) -> Dict[str, object]:
 
 
 def test_eval_equals_the_official_evaluation_of_the_same_predictions(models, data, tmp_path, monkeypatch):
-    from fastscnn_edge.predict import predict
+    from fastscnn_edge.serve.predict import predict
 
     result = evaluate(models["a"], data, **_quiet())  # type: ignore[arg-type]
     assert result["images"] == 3 and result["backend"] == CPU_RUNTIME and result["precision"] == "fp32"
@@ -136,7 +136,7 @@ def test_class_count_mismatch_is_a_user_error(models, tmp_path):
 
 
 def test_folder_format_with_cityscapes_classes(models, tmp_path):
-    from fastscnn_edge.datasets import CITYSCAPES_CLASS_NAMES
+    from fastscnn_edge.data.datasets import CITYSCAPES_CLASS_NAMES
 
     write_folder(tmp_path, classes=CITYSCAPES_CLASS_NAMES, n=2)
     result = evaluate(models["a"], tmp_path, "folder", **_quiet())  # type: ignore[arg-type]

@@ -5,12 +5,14 @@ import sys
 
 import pytest
 
-from fastscnn_edge import bench, report, timing
-from tests.test_timing import RES, _Recorder
+from fastscnn_edge.bench import cases as bench
+from fastscnn_edge.bench import report
+from fastscnn_edge.bench import timing
+from tests.bench.test_timing import RES, _Recorder
 
 
 def test_plot_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
-    from fastscnn_edge.errors import MissingDependency
+    from fastscnn_edge.core.errors import MissingDependency
 
     r = timing.run_case(bench.BenchCase(None, "onnxruntime", "cpu", "cls", RES),
                          bench.BenchOptions(warmup=0, iters=2), runner=_Recorder())

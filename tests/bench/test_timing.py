@@ -4,10 +4,11 @@ runners; the options that belong to timing are refused when bad."""
 import numpy as np
 import pytest
 
-from fastscnn_edge import bench, timing
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.runner import IOSpec, Runner
-from tests.test_bench import RES, tiny_onnx  # noqa: F401 - the module-scoped export fixture
+from fastscnn_edge.bench import cases as bench
+from fastscnn_edge.bench import timing
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.runtime.runner import IOSpec, Runner
+from tests.bench.test_cases import RES, tiny_onnx  # noqa: F401 - the module-scoped export fixture
 
 
 class _Recorder(Runner):
@@ -40,7 +41,7 @@ def test_loop_counts_frames_and_rotates_buffers():
 
 @pytest.mark.parametrize("bad", [dict(iters=0), dict(warmup=-1), dict(threads=0)])
 def test_bad_options_are_user_errors(bad):
-    from fastscnn_edge.errors import UserError
+    from fastscnn_edge.core.errors import UserError
 
     with pytest.raises(UserError):
         bench.BenchOptions(**bad).check()

@@ -2,9 +2,9 @@
 
 import pytest
 
-from fastscnn_edge.conformance import TensorSig, check_io, engine_sig, expected_io, onnx_io, problems
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
+from fastscnn_edge.core.conformance import TensorSig, check_io, engine_sig, expected_io, onnx_io, problems
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
 
 
 def _meta(**kw) -> ModelMeta:  # noqa: ANN003
@@ -50,7 +50,7 @@ def test_graphs_with_other_io_counts_are_refused():
 
 
 def test_reads_a_real_export_and_engine_tensors(tmp_path):
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     import onnx
 

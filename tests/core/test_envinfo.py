@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastscnn_edge import envinfo
+from fastscnn_edge.core import envinfo
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_parse_nvidia_smi_csv():
@@ -36,7 +36,7 @@ def test_collect_is_json_ready_and_describes_this_machine():
 def test_collect_does_not_import_torch_or_tensorrt():
     code = textwrap.dedent("""
         import sys
-        from fastscnn_edge import envinfo
+        from fastscnn_edge.core import envinfo
         env = envinfo.collect()
         assert "torch" not in sys.modules and "tensorrt" not in sys.modules, sorted(sys.modules)
         print(env["cpu"]["model"])

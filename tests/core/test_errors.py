@@ -2,7 +2,7 @@
 
 import pytest
 
-from fastscnn_edge.errors import Interrupted, MissingDependency, Terminated, UserError, ValidationFailed, signal_words
+from fastscnn_edge.core.errors import Interrupted, MissingDependency, Terminated, UserError, ValidationFailed, signal_words
 
 
 def test_one_line_with_cause_and_fix():

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.fileio import atomic_path, atomic_write_bytes, atomic_write_text, check_writable, human_size, sha256_file
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.fileio import atomic_path, atomic_write_bytes, atomic_write_text, check_writable, human_size, sha256_file
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):

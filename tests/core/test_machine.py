@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from fastscnn_edge import machine
+from fastscnn_edge.core import machine
 
 
 def test_module_detection_without_import():
     assert machine.have_module("json") and not machine.have_module("no_such_module_xyz")
-    code = ("import sys; from fastscnn_edge import machine\n"
+    code = ("import sys; from fastscnn_edge.core import machine\n"
             "machine.tensorrt_available(); machine.tensorrt_rtx_available(); machine.gpu_present(); machine.ort_gpu_providers\n"
             "bad = [m for m in ('tensorrt', 'tensorrt_rtx', 'torch', 'onnxruntime', 'cuda') if m in sys.modules]\n"
             "assert not bad, bad\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert p.returncode == 0, p.stderr
 
 
@@ -42,7 +42,7 @@ def test_auto_device_says_why():
 
 
 def test_require_torch_names_the_extra(monkeypatch):
-    from fastscnn_edge.errors import MissingDependency
+    from fastscnn_edge.core.errors import MissingDependency
 
     monkeypatch.setattr(machine, "have_module", lambda name: name != "torch")
     with pytest.raises(MissingDependency) as e:

@@ -2,12 +2,12 @@
 
 import pytest
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ARCHES, PREFIX, SCHEMA_VERSION, ModelMeta, check_labels_fit
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ARCHES, PREFIX, SCHEMA_VERSION, ModelMeta, check_labels_fit
 
 
 def test_arches_match_the_model_variants():
-    from fastscnn_edge.model import VARIANTS
+    from fastscnn_edge.model.network import VARIANTS
 
     assert ARCHES == tuple(VARIANTS)
 

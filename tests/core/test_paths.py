@@ -2,8 +2,8 @@
 
 import pytest
 
-from fastscnn_edge import paths
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core import paths
+from fastscnn_edge.core.errors import UserError
 
 
 def test_default_names_chain_under_the_artifacts_folder(artifacts):

@@ -3,10 +3,10 @@ reads it (the capability plan, file names, the artifact reader, the build defaul
 
 import pytest
 
-from fastscnn_edge import precision
-from fastscnn_edge.capability import Environment, decide
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.vocab import ONNX_KINDS, PRECISIONS
+from fastscnn_edge.core import precision
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.vocab import ONNX_KINDS, PRECISIONS
+from fastscnn_edge.runtime.capability import Environment, decide
 
 GENERATION_VERSIONS = {"8": "8.6.1", "10": "10.3.0", "11": "11.0.0"}
 
@@ -70,7 +70,7 @@ def test_flags_to_one_precision():
 
 
 def test_file_tags_are_the_names_paths_writes(tmp_path):
-    from fastscnn_edge.paths import beside
+    from fastscnn_edge.core.paths import beside
 
     src = tmp_path / "m.onnx"
     assert beside(src, "fp32").name == "m.onnx"

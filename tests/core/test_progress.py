@@ -1,6 +1,6 @@
 """progress: the library reports long work through one callback type; no callback, no cost."""
 
-from fastscnn_edge.progress import report
+from fastscnn_edge.core.progress import report
 
 
 def test_report_calls_the_callback_or_nothing():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.resolution import (MAX_SIDE, PAPER_RESOLUTIONS, Resolution, or_paper, parse_resolution,
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.resolution import (MAX_SIDE, PAPER_RESOLUTIONS, Resolution, or_paper, parse_resolution,
                                       parse_resolutions, resolution_problem)
 
 

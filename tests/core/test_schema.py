@@ -2,8 +2,8 @@
 
 import pytest
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.schema import Field, check_format_tag, check_version_number, float_triple, validate
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.schema import Field, check_format_tag, check_version_number, float_triple, validate
 
 SCHEMA = {
     "n": Field(int, lo=1, hi=10),

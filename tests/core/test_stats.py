@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from fastscnn_edge.stats import (CV_LIMIT, IQR_LIMIT, maybe_summarize, stability_warnings, summarize,
+from fastscnn_edge.core.stats import (CV_LIMIT, IQR_LIMIT, maybe_summarize, stability_warnings, summarize,
                                  throughput_fps)
 
 

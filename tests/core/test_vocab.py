@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from fastscnn_edge import vocab
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core import vocab
+from fastscnn_edge.core.errors import UserError
 
-PKG = Path(__file__).resolve().parents[1] / "fastscnn_edge"
+PKG = Path(__file__).resolve().parents[2] / "fastscnn_edge"
 VOCABULARIES = {name: value for name, value in vars(vocab).items()
                 if name.isupper() and isinstance(value, tuple) and value and all(isinstance(v, str) for v in value)}
 
@@ -44,7 +44,7 @@ def test_check_returns_a_known_word_and_refuses_others_with_the_list(what, words
 
 
 def test_library_steps_and_the_cli_give_the_same_line_for_a_wrong_word(tmp_path, capsys):
-    from fastscnn_edge.bench import select_cases
+    from fastscnn_edge.bench.cases import select_cases
     from fastscnn_edge.cli import main
 
     with pytest.raises(UserError) as lib:

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fastscnn_edge import datasets
-from fastscnn_edge.datasets import Sample, class_names, find_samples, read_label, read_pair, scan_samples
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.data import datasets
+from fastscnn_edge.data.datasets import Sample, class_names, find_samples, read_label, read_pair, scan_samples
 
 CITY_FRAMES: Tuple[Tuple[str, str], ...] = (
     ("aachen", "aachen_000000_000019"), ("aachen", "aachen_000001_000019"), ("bochum", "bochum_000000_000313"),
@@ -77,7 +77,7 @@ def test_label_table_equals_cityscapesscripts():
 
 
 def test_class_names_match_the_metadata_default():
-    from fastscnn_edge.metadata import CITYSCAPES_CLASSES
+    from fastscnn_edge.core.metadata import CITYSCAPES_CLASSES
 
     assert tuple(class_names("unused", "cityscapes")) == CITYSCAPES_CLASSES
 
@@ -183,8 +183,8 @@ def test_sample_without_label_cannot_be_read(tmp_path):
 
 
 def test_label_for_image_finds_ground_truth_in_both_layouts(tmp_path):
-    from fastscnn_edge.datasets import label_for_image
-    from fastscnn_edge.synth import generate, scene_paths
+    from fastscnn_edge.data.datasets import label_for_image
+    from fastscnn_edge.data.synth import generate, scene_paths
 
     generate(tmp_path / "c", 1, 1, (32, 64))
     generate(tmp_path / "f", 1, 0, (32, 64), format="folder")

@@ -14,11 +14,11 @@ from typing import Dict, List
 import cv2
 import numpy as np
 import pytest
-from test_datasets import write_cityscapes
+from tests.data.test_datasets import write_cityscapes
 
-from fastscnn_edge import datasets
-from fastscnn_edge.datasets import find_samples, read_label
-from fastscnn_edge.metrics import ConfusionMatrix, disagreement, nanmean
+from fastscnn_edge.data import datasets
+from fastscnn_edge.data.datasets import find_samples, read_label
+from fastscnn_edge.data.metrics import ConfusionMatrix, disagreement, nanmean
 
 
 def official_args(monkeypatch, results: Path | None = None):  # noqa: ANN001, ANN201

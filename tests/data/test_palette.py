@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastscnn_edge.palette import colorize, overlay, palette_bgr
+from fastscnn_edge.data.palette import colorize, overlay, palette_bgr
 
 
 @pytest.mark.parametrize("num_classes", [19, 5, 300])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.preprocess import labels_to_size, normalize_reference, to_network_input
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.data.preprocess import labels_to_size, normalize_reference, to_network_input
 
 
 def _meta(order: str, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), fmt: str = "float") -> ModelMeta:  # noqa: ANN001

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from fastscnn_edge import datasets
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.synth import FOLDER_CLASSES, LABEL_IDS, VOID, generate, scene_paths
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.data import datasets
+from fastscnn_edge.data.synth import FOLDER_CLASSES, LABEL_IDS, VOID, generate, scene_paths
 
 SIZE = (64, 128)
 

@@ -1,4 +1,4 @@
-"""The refined cls head (fastscnn_edge/cls_head.py): the dense head's labels, computed at full
+"""The refined cls head (fastscnn_edge/export/cls_head.py): the dense head's labels, computed at full
 resolution only where a cell's corners disagree; where it is built, where it is refused."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from fastscnn_edge.cls_head import cell_tables, refine_cls_head
-from fastscnn_edge.quant_eval import cpu_session
+from fastscnn_edge.export.cls_head import cell_tables, refine_cls_head
+from fastscnn_edge.quantize.quant_eval import cpu_session
 
 LABEL_TYPES = {"uint8": TensorProto.UINT8, "int32": TensorProto.INT32, "int64": TensorProto.INT64}
 
@@ -197,8 +197,8 @@ RES = (64, 128)
 def exports(tmp_path_factory) -> dict:
     """The varied random model of test_quantize, exported with the dense and the refined head
     (the refined one validated against PyTorch by the export itself)."""
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from tests.test_quantize import varied_model
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from tests.quantize.test_convert import varied_model
 
     d = tmp_path_factory.mktemp("refine")
     model = varied_model()
@@ -227,8 +227,8 @@ def test_python_api_exports_the_refined_head(tmp_path):
 
 @pytest.mark.parametrize("options,fix", [({"dynamic": True}, "drop --dynamic"), ({"head": "prob"}, "use --head cls")])
 def test_export_refine_refuses_what_it_cannot_build_before_work(tmp_path, options, fix):
-    from fastscnn_edge.errors import UserError
-    from fastscnn_edge.export import ExportSpec
+    from fastscnn_edge.core.errors import UserError
+    from fastscnn_edge.export.to_onnx import ExportSpec
 
     with pytest.raises(UserError) as e:
         ExportSpec(res=RES, cls_layout="refine", output=tmp_path / "m.onnx", **options).check()
@@ -236,9 +236,9 @@ def test_export_refine_refuses_what_it_cannot_build_before_work(tmp_path, option
 
 
 def test_export_refine_of_an_align_corners_model_is_one_line(tmp_path):
-    from fastscnn_edge.errors import UserError
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.model import build_model
+    from fastscnn_edge.core.errors import UserError
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.model.network import build_model
 
     with pytest.raises(UserError) as e:
         export_onnx(ExportSpec(res=RES, cls_layout="refine", output=tmp_path / "m.onnx"),
@@ -249,8 +249,8 @@ def test_export_refine_of_an_align_corners_model_is_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def cpu_forms(exports, tmp_path_factory) -> dict:
-    from fastscnn_edge.quantize import Int8Options, to_int8
-    from fastscnn_edge.synth import generate
+    from fastscnn_edge.data.synth import generate
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
 
     scenes = generate(tmp_path_factory.mktemp("scenes"), 8, 3, RES)
     calib = scenes / "leftImg8bit" / "train"
@@ -302,9 +302,9 @@ def test_refined_head_is_refused_for_gpus_in_one_line(exports, cpu_forms, tmp_pa
 
 def test_dense_cpu_form_is_noted_when_the_head_cannot_be_refined(cpu_forms, tmp_path):
     """A dynamic export keeps the dense head; quantize says why in one line."""
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.quantize import Int8Options, to_int8
-    from tests.test_quantize import varied_model
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
+    from tests.quantize.test_convert import varied_model
 
     src = export_onnx(ExportSpec(res=RES, dynamic=True, output=tmp_path / "dyn.onnx"), model=varied_model(),
                       validate=False).path
@@ -315,7 +315,8 @@ def test_dense_cpu_form_is_noted_when_the_head_cannot_be_refined(cpu_forms, tmp_
 
 
 def test_bench_says_the_refined_heads_time_depends_on_the_image(cpu_forms):
-    from fastscnn_edge import bench, timing
+    from fastscnn_edge.bench import cases as bench
+    from fastscnn_edge.bench import timing
 
     cases = bench.select_cases([cpu_forms["refined"].path], backend="onnxruntime", device="cpu", heads=[],
                                resolutions=[], precision=None, arch=None)
@@ -329,6 +330,6 @@ def test_module_imports_without_numpy_at_import_time():
     import subprocess
     import sys
 
-    code = ("import sys; import fastscnn_edge.cls_head; "
+    code = ("import sys; import fastscnn_edge.export.cls_head; "
             "sys.exit(1 if 'numpy' in sys.modules or 'onnx' in sys.modules else 0)")
-    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2]).returncode == 0

@@ -7,13 +7,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from fastscnn_edge.onnx_rules import check_onnx, check_qdq, onnx_kind
+from fastscnn_edge.export.onnx_rules import check_onnx, check_qdq, onnx_kind
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Two real exports: cls with uint8 labels (float in), and cls with int32 labels (bgr8 frames in)."""
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     d = tmp_path_factory.mktemp("onnx")
     out = {}
@@ -50,7 +50,7 @@ def test_default_uint8_labels_pass_8x_through_float_and_a_direct_cast_is_flagged
 
 
 def test_uint8_frames_are_cast_before_anything_else(exported):
-    """bgr8 frames feed a Cast first (every TensorRT parser's rule; tests/test_trt_rtx.py checks it with
+    """bgr8 frames feed a Cast first (every TensorRT parser's rule; tests/runtime/trt/test_rtx.py checks it with
     TensorRT-RTX's parser); a graph whose uint8 input feeds another op is flagged for every generation."""
     m = onnx.load(str(exported["int32"]))
     (inp,) = [i for i in m.graph.input]
@@ -161,8 +161,8 @@ def test_fp32_model_is_not_qdq(exported):
 
 
 def test_quantize_helper_output_if_present(exported, tmp_path):
-    """The real Q/DQ and FP16 files of fastscnn_edge.quantize (another helper's module) pass the checks."""
-    quantize = pytest.importorskip("fastscnn_edge.quantize", reason="fastscnn_edge.quantize is not written yet")
+    """The real Q/DQ and FP16 files of fastscnn_edge.quantize.convert (another helper's module) pass the checks."""
+    quantize = pytest.importorskip("fastscnn_edge.quantize.convert", reason="fastscnn_edge.quantize.convert is not written yet")
     import cv2
 
     calib = tmp_path / "calib"
@@ -221,7 +221,7 @@ def _residual_block(defect: str = ""):
 
 
 def test_placement_of_a_fusible_residual_block_passes():
-    from fastscnn_edge.onnx_rules import check_qdq_placement
+    from fastscnn_edge.export.onnx_rules import check_qdq_placement
 
     model = _residual_block()
     assert check_qdq_placement(model) == [] and check_qdq(model) == []
@@ -236,7 +236,7 @@ def test_placement_of_a_fusible_residual_block_passes():
     ("float conv input", "quantized weights but a float input"),
 ])
 def test_each_placement_rule_is_flagged(defect, expected):
-    from fastscnn_edge.onnx_rules import check_qdq_placement
+    from fastscnn_edge.export.onnx_rules import check_qdq_placement
 
     problems = check_qdq_placement(_residual_block(defect))
     assert any(expected in p for p in problems), problems

@@ -8,12 +8,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from fastscnn_edge.resolution import PAPER_RESOLUTIONS
-from fastscnn_edge.checkpoint import from_model, save
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.export import ExportSpec, export_many, export_onnx, sample_input
-from fastscnn_edge.metadata import read_onnx_meta
-from fastscnn_edge.model import VARIANTS, build_model
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import read_onnx_meta
+from fastscnn_edge.core.resolution import PAPER_RESOLUTIONS
+from fastscnn_edge.export.to_onnx import ExportSpec, export_many, export_onnx, sample_input
+from fastscnn_edge.model.checkpoint import from_model, save
+from fastscnn_edge.model.network import VARIANTS, build_model
 
 
 def _ort(path):
@@ -64,7 +64,7 @@ def test_uint8_frame_input_equals_float_input(tmp_path):
     """rgb8/bgr8 graphs normalize inside: same labels as the float model fed the normalized frame."""
     f = export_onnx(ExportSpec(head="prob", res=(64, 128), output=tmp_path / "f.onnx"))
     b = export_onnx(ExportSpec(head="prob", res=(64, 128), input_format="bgr8", output=tmp_path / "b.onnx"))
-    from fastscnn_edge.preprocess import to_network_input
+    from fastscnn_edge.data.preprocess import to_network_input
 
     rng = np.random.default_rng(1)
     bgr = rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)
@@ -134,8 +134,8 @@ def test_checkpoint_of_other_arch_or_garbage_is_refused(tmp_path):
 
 
 def test_failed_validation_leaves_nothing(tmp_path, monkeypatch):
-    import fastscnn_edge.export as ex
-    from fastscnn_edge.errors import ValidationFailed
+    import fastscnn_edge.export.to_onnx as ex
+    from fastscnn_edge.core.errors import ValidationFailed
 
     monkeypatch.setattr(ex, "PROB_MAX_ABS_DIFF", -1.0)  # an impossible bar
     with pytest.raises(ValidationFailed, match="nothing was written"):
@@ -167,7 +167,7 @@ def test_nhwc_cls_head_gives_the_labels_of_the_nchw_head(tmp_path, dynamic):
     assert nchw.meta.extra["cls_head_layout"] == "nchw"
     g = onnx.load(str(nhwc.path)).graph
     argmax = next(n for n in g.node if n.op_type == "ArgMax")
-    if dynamic:  # TensorRT-RTX's builder fails on the dynamic NHWC head (tests/test_trt_rtx.py): NCHW kept
+    if dynamic:  # TensorRT-RTX's builder fails on the dynamic NHWC head (tests/runtime/trt/test_rtx.py): NCHW kept
         assert nhwc.meta.extra["cls_head_layout"] == "nchw"
         assert next(a.i for a in argmax.attribute if a.name == "axis") == 1
     else:

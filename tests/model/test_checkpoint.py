@@ -5,9 +5,9 @@ import pickle
 import pytest
 import torch
 
-from fastscnn_edge.checkpoint import FORMAT, from_model, load, load_raw, resolve_model, save, state_sha256
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.model import build_model
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.model.checkpoint import FORMAT, from_model, load, load_raw, resolve_model, save, state_sha256
+from fastscnn_edge.model.network import build_model
 
 
 def test_round_trip_keeps_weights_and_metadata(tmp_path):

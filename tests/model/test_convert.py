@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastscnn_edge.checkpoint import load, resolve_model, save
-from fastscnn_edge.convert import import_checkpoint
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.model.checkpoint import load, resolve_model, save
+from fastscnn_edge.model.convert import import_checkpoint
 
 RES = (128, 256)
 
@@ -353,7 +353,7 @@ def test_mmseg_checkpoint_matches_reference_and_places_aux_heads_by_channels(tmp
 
 def test_mmseg_layout_needs_first_conv_padding_1(tmp_path, mmseg_ref):
     """Why the import overrides conv1_padding: with padding 0 the numbers are not mmseg's."""
-    from fastscnn_edge.model import FastSCNN
+    from fastscnn_edge.model.network import FastSCNN
 
     src = tmp_path / "m.pth"
     torch.save({"state_dict": mmseg_ref.state_dict()}, src)
@@ -442,8 +442,8 @@ def test_weights_download_import_end_to_end(tmp_path, tramac_ref, monkeypatch):
 
     from typer.testing import CliRunner
 
-    from fastscnn_edge import registry
     from fastscnn_edge.cli import app
+    from fastscnn_edge.model import registry
 
     src = tmp_path / "pub" / "fast_scnn_citys.pth"
     src.parent.mkdir()
@@ -480,7 +480,7 @@ def test_imported_mmseg_checkpoint_exports_and_matches_the_reference(tmp_path, m
     import numpy as np
     import onnxruntime as ort
 
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     src = tmp_path / "m.pth"
     torch.save({"state_dict": mmseg_ref.state_dict()}, src)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fastscnn_edge.model import (
+from fastscnn_edge.model.network import (
     GFE_STAGES, VARIANTS, FastSCNN, adaptive_pool_matrix, build_model, count_parameters, layer_table,
 )
 
@@ -75,7 +75,7 @@ def test_aux_heads_in_training_only():
 
 
 def test_other_class_count_and_unknown_arch():
-    from fastscnn_edge.errors import UserError
+    from fastscnn_edge.core.errors import UserError
 
     assert build_model("paper", 5).eval()(torch.randn(1, 3, 64, 64)).shape == (1, 5, 64, 64)
     with pytest.raises(UserError, match="unknown architecture"):

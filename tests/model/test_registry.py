@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fastscnn_edge import registry
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.model import registry
 
 PAYLOAD = b"fast-scnn weights " * 5000
 
@@ -177,6 +177,6 @@ def test_registry_and_weights_list_work_without_torch():
         main(["weights", "list"])
     """)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       cwd=Path(__file__).resolve().parents[1])
+                       cwd=Path(__file__).resolve().parents[2])
     assert p.returncode == 0, p.stderr[-2000:]
     assert "tramac-cityscapes" in p.stdout and "--from" in p.stdout

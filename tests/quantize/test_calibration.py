@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fastscnn_edge import calibration as cal
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.preprocess import read_image_bgr, to_network_input
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.data.preprocess import read_image_bgr, to_network_input
+from fastscnn_edge.quantize import calibration as cal
 
 
 def write_images(folder: Path, n: int, *, seed: int = 0) -> list[Path]:

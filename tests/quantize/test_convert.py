@@ -10,10 +10,10 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
-from fastscnn_edge.errors import UserError, ValidationFailed
-from fastscnn_edge.metadata import read_onnx_meta
-from fastscnn_edge.quantize import Int8Options, compare, cpu_session, synthetic_frames, to_fp16, to_int8
-from fastscnn_edge.onnx_rules import check_qdq, check_qdq_placement
+from fastscnn_edge.core.errors import UserError, ValidationFailed
+from fastscnn_edge.core.metadata import read_onnx_meta
+from fastscnn_edge.export.onnx_rules import check_qdq, check_qdq_placement
+from fastscnn_edge.quantize.convert import Int8Options, compare, cpu_session, synthetic_frames, to_fp16, to_int8
 
 RES = (64, 128)
 
@@ -27,7 +27,7 @@ def varied_model():
     """
     import torch
 
-    from fastscnn_edge.model import build_model
+    from fastscnn_edge.model.network import build_model
 
     torch.manual_seed(0)
     model = build_model("paper", 19)
@@ -48,7 +48,7 @@ def models(tmp_path_factory) -> dict:
 
     The export's own check against PyTorch is skipped here (test_export covers it).
     """
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     d = tmp_path_factory.mktemp("models")
     model = varied_model()
@@ -75,7 +75,7 @@ def calib_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory) -> Path:
     """A tiny labelled synthetic street-scene set in the Cityscapes layout: 10 train, 4 val at 64x128."""
-    from fastscnn_edge.synth import generate
+    from fastscnn_edge.data.synth import generate
 
     return generate(tmp_path_factory.mktemp("scenes"), 10, 4, RES)
 
@@ -188,8 +188,8 @@ def test_int8_tensorrt_form_with_fp32_weights(models, trt_int8, tmp_path):
 
 def test_validation_runs_on_val_images_with_ground_truth(models, scenes, tmp_path):
     """--val: agreement and mIoU of both models on labelled images calibration never saw."""
-    from fastscnn_edge.metrics import ConfusionMatrix
-    from fastscnn_edge.preprocess import labels_to_size, read_image_bgr, to_network_input
+    from fastscnn_edge.data.metrics import ConfusionMatrix
+    from fastscnn_edge.data.preprocess import labels_to_size, read_image_bgr, to_network_input
 
     train = scenes / "leftImg8bit" / "train"
     r = to_int8(models["cls"], tmp_path / "v.onnx", train, options=Int8Options(form="cpu", method="minmax", val=scenes))
@@ -201,7 +201,7 @@ def test_validation_runs_on_val_images_with_ground_truth(models, scenes, tmp_pat
     assert v["frames"] == 4 and v["labelled"] == 4 and r.checked_on.startswith("--val")
     # the reference mIoU is the fp32 model's on the val split, computed here independently
     import onnx  # noqa: F401
-    from fastscnn_edge import datasets
+    from fastscnn_edge.data import datasets
 
     meta = read_onnx_meta(models["cls"])
     sess = cpu_session(models["cls"].read_bytes())
@@ -249,8 +249,8 @@ def test_int8_cpu_form_uses_uint8_activations(models, calib_dir, tmp_path):
     x = synthetic_frames(read_onnx_meta(r.path), RES, n=1)[0]
     y = cpu_session(r.path.read_bytes()).run(None, {"input": x})[0]
     assert y.shape == (1, 19, *RES) and y.dtype == np.float32
-    from fastscnn_edge.artifact import Artifact
     from fastscnn_edge.engine import BuildOptions, prepare
+    from fastscnn_edge.runtime.artifact import Artifact
 
     assert Artifact.open(r.path).qdq_form == "cpu"
     with pytest.raises(UserError, match="is the INT8 CPU form") as e:  # TensorRT takes the other form
@@ -364,7 +364,7 @@ def test_cli_fp16_and_int8_one_line_results_and_errors(models, trt_int8, tmp_pat
 
 def test_cli_points_cpu_only_machines_to_target_cpu(models, calib_dir, trt_int8, tmp_path, capsys, monkeypatch):
     """Default form on a machine without TensorRT or GPU: one line naming --form cpu; not when asked explicitly."""
-    import fastscnn_edge.quantize as quantize
+    import fastscnn_edge.quantize.convert as quantize
     from fastscnn_edge.cli import main
 
     def run(*args: str) -> tuple:
@@ -400,19 +400,19 @@ def test_quantize_runs_without_torch(models, trt_int8, tmp_path):
                     raise ModuleNotFoundError(f"No module named {{name!r}} (blocked)", name=name)
         sys.meta_path.insert(0, Block())
         from pathlib import Path
-        from fastscnn_edge.quantize import Int8Options, to_fp16, to_int8
+        from fastscnn_edge.quantize.convert import Int8Options, to_fp16, to_int8
         to_fp16(Path({str(models["cls"])!r}), Path({str(tmp_path / "a.onnx")!r}))
         to_int8(Path({str(models["cls"])!r}), Path({str(tmp_path / "b.onnx")!r}), None, options=Int8Options(method="minmax", cache=Path({str(trt_int8.cache)!r})))
         assert "torch" not in sys.modules
     """)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       cwd=Path(__file__).resolve().parents[1])
+                       cwd=Path(__file__).resolve().parents[2])
     assert p.returncode == 0, p.stderr[-2000:]
     assert (tmp_path / "b.onnx").read_bytes() == trt_int8.path.read_bytes()
 
 
 # Ops the TensorRT ONNX parser (8.6 and later) imports natively; the exports use no others.
-from fastscnn_edge.onnx_rules import SUPPORTED_OPS as TRT_PARSER_OPS  # noqa: E402 - onnx-tensorrt operators.md
+from fastscnn_edge.export.onnx_rules import SUPPORTED_OPS as TRT_PARSER_OPS  # noqa: E402 - onnx-tensorrt operators.md
 
 
 def test_reduced_graphs_stay_parseable_by_tensorrt_8_6(models, trt_int8, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from fastscnn_edge.qdq import fusible_add_inputs
+from fastscnn_edge.quantize.qdq import fusible_add_inputs
 
 RES = (64, 128)
 
@@ -17,7 +17,7 @@ RES = (64, 128)
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> Path:
     """A float-input cls export (the input TensorRT-RTX parses; see FACTS.md) with int32 labels."""
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     d = tmp_path_factory.mktemp("qdq")
     spec = ExportSpec(res=RES, head="cls", input_format="float", labels="int32", output=d / "m.onnx")
@@ -29,7 +29,7 @@ def int8_forms(exported, tmp_path_factory) -> dict:
     """The TensorRT form with int8 and with fp32 weights, from one calibration."""
     import cv2
 
-    from fastscnn_edge.quantize import Int8Options, to_int8
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
 
     d = tmp_path_factory.mktemp("int8")
     (d / "calib").mkdir()
@@ -58,7 +58,7 @@ def test_the_longer_branch_fuses_and_the_residual_is_quantized(exported):
 
 
 def test_quantized_graph_follows_the_placement_rules(int8_forms):
-    from fastscnn_edge.onnx_rules import check_onnx, check_qdq_placement
+    from fastscnn_edge.export.onnx_rules import check_onnx, check_qdq_placement
 
     m = onnx.load(str(int8_forms["int8"]))
     assert check_qdq_placement(m) == []
@@ -115,8 +115,8 @@ def test_pad_conv_channels_gives_the_first_conv_four_channels_and_the_same_numbe
     """The CPU form's zero fourth input channel: onnxruntime's fast int8 conv kernel, identical float results."""
     import copy
 
-    from fastscnn_edge.qdq import pad_conv_channels
-    from fastscnn_edge.quantize import cpu_session
+    from fastscnn_edge.quantize.convert import cpu_session
+    from fastscnn_edge.quantize.qdq import pad_conv_channels
 
     proto = onnx.load(str(exported))
     padded = copy.deepcopy(proto)

@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
-from fastscnn_edge.errors import ValidationFailed
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.quant_eval import check_bar, compare, describe, synthetic_frames
+from fastscnn_edge.core.errors import ValidationFailed
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.quantize.quant_eval import check_bar, compare, describe, synthetic_frames
 
 RES = (64, 128)
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from tests.test_evaluate import export_varied
+    from tests.bench.test_evaluate import export_varied
 
     d = tmp_path_factory.mktemp("qe")
     return {name: export_varied(d / f"{name}.onnx", seed, validate=False, head="prob").read_bytes()

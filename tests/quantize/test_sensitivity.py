@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastscnn_edge.errors import UserError, ValidationFailed
-from fastscnn_edge.metadata import read_onnx_meta
+from fastscnn_edge.core.errors import UserError, ValidationFailed
+from fastscnn_edge.core.metadata import read_onnx_meta
 
 RES = (64, 128)
 K = 500.0
-DEMO = Path(__file__).resolve().parents[1] / "models" / "demo" / "fastscnn_synth.pt"
+DEMO = Path(__file__).resolve().parents[2] / "models" / "demo" / "fastscnn_synth.pt"
 RESCALED = re.compile(r"^global_feature_extractor\.bottleneck\d\.\d\.conv_(dw|pw)\.0$")
 
 
@@ -29,9 +29,9 @@ def data(tmp_path_factory):  # noqa: ANN201
     """Synthetic labelled scenes, the demo model's fp32 export and its rescaled ("hard") twin."""
     import torch
 
-    from fastscnn_edge.checkpoint import resolve_model
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.synth import generate, outlier_channels
+    from fastscnn_edge.data.synth import generate, outlier_channels
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.model.checkpoint import resolve_model
 
     d = tmp_path_factory.mktemp("sens")
     generate(d / "scenes", 12, 6, RES)
@@ -50,7 +50,7 @@ def data(tmp_path_factory):  # noqa: ANN201
 
 
 def _int8(data, out: Path, **kw):  # noqa: ANN001, ANN202
-    from fastscnn_edge.quantize import Int8Options, to_int8
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
 
     kw.setdefault("form", "tensorrt")
     progress = kw.pop("progress", None)
@@ -61,7 +61,7 @@ def _int8(data, out: Path, **kw):  # noqa: ANN001, ANN202
 def test_the_rescaled_model_is_the_same_function_with_one_wide_channel(data):  # noqa: ANN001
     import torch
 
-    from fastscnn_edge.quantize import compare
+    from fastscnn_edge.quantize.convert import compare
 
     assert data["max_logit_diff"] < 1e-3  # ReLU(kx) = k ReLU(x): the fp32 network is unchanged
     v = compare(data["easy"].read_bytes(), data["hard"].read_bytes(), _val_inputs(data), "cls")
@@ -77,14 +77,14 @@ def test_the_rescaled_model_is_the_same_function_with_one_wide_channel(data):  #
 
 
 def _val_inputs(data):  # noqa: ANN001, ANN202
-    from fastscnn_edge.quant_eval import image_frames
+    from fastscnn_edge.quantize.quant_eval import image_frames
 
     meta = read_onnx_meta(data["easy"])
     return image_frames(sorted((data["scenes"] / "leftImg8bit" / "val").rglob("*.png")), meta, RES, "val").inputs
 
 
 def test_layer_names_are_module_paths_with_the_paper_modules():
-    from fastscnn_edge.sensitivity import module_path
+    from fastscnn_edge.quantize.sensitivity import module_path
 
     assert module_path("/net/global_feature_extractor/bottleneck1/bottleneck1.0/conv_dw/conv_dw.0/Conv") == \
         "global_feature_extractor.bottleneck1.0.conv_dw.0"
@@ -95,7 +95,7 @@ def test_layer_names_are_module_paths_with_the_paper_modules():
 
 def test_sensitivity_ranks_the_rescaled_layers_worst_and_the_budget_holds(data, tmp_path):  # noqa: ANN001
     """The TensorRT form here; the CPU form through the CLI below."""
-    from fastscnn_edge.quantize import cpu_session
+    from fastscnn_edge.quantize.convert import cpu_session
 
     form = "tensorrt"
 
@@ -120,7 +120,7 @@ def test_sensitivity_ranks_the_rescaled_layers_worst_and_the_budget_holds(data, 
     cpu_session(r.path.read_bytes())
     import onnx
 
-    from fastscnn_edge.onnx_rules import check_qdq, check_qdq_placement
+    from fastscnn_edge.export.onnx_rules import check_qdq, check_qdq_placement
 
     proto = onnx.load(str(r.path))
     assert check_qdq(proto) == [] and check_qdq_placement(proto) == []
@@ -154,10 +154,10 @@ def test_exclude_by_prefix_and_unknown_names(data, tmp_path):  # noqa: ANN001
 
 
 def test_budgets_that_cannot_hold_write_nothing(data, tmp_path):  # noqa: ANN001
-    from test_quantize import varied_model
+    from tests.quantize.test_convert import varied_model
 
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.quantize import Int8Options, to_int8
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
 
     out = tmp_path / "never.onnx"
     with pytest.raises(UserError):
@@ -178,7 +178,7 @@ def test_budgets_that_cannot_hold_write_nothing(data, tmp_path):  # noqa: ANN001
 
 
 def test_the_easy_model_needs_no_float_layer(data, tmp_path):  # noqa: ANN001
-    from fastscnn_edge.quantize import Int8Options, to_int8
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
 
     r = to_int8(data["easy"], tmp_path / "e.onnx", data["calib"], options=Int8Options(form="tensorrt", method="minmax", val=data["scenes"], count=12, max_drop=1.0))
     assert r.plan.float_layers == [] and r.plan.sensitivity == []  # plain INT8 fits: nothing measured per layer
@@ -226,8 +226,8 @@ def test_cli_sensitivity_budget_and_json(data, tmp_path, capsys):  # noqa: ANN00
 def test_tensorrt_rtx_parses_and_builds_the_mixed_tensorrt_form(data, tmp_path, float_type):  # noqa: ANN001
     import onnx
 
-    from fastscnn_edge.trt import lib
-    from fastscnn_edge.onnx_rules import check_onnx
+    from fastscnn_edge.export.onnx_rules import check_onnx
+    from fastscnn_edge.runtime.trt import lib
 
     r = _int8(data, tmp_path / "mixed.onnx", float_type=float_type,
               exclude=["global_feature_extractor.bottleneck1.0.conv_dw.0", "global_feature_extractor.ppm"])
@@ -254,8 +254,8 @@ def test_float_fp16_is_for_the_tensorrt_form_only(data, tmp_path):  # noqa: ANN0
 
 
 def test_calibration_report_names_the_wide_channels_and_the_percentile_is_a_flag(data, tmp_path):  # noqa: ANN001
-    from fastscnn_edge.calibration import load_cache
-    from fastscnn_edge.quantize import Int8Options, to_int8
+    from fastscnn_edge.quantize.calibration import load_cache
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
 
     hard = _int8(data, tmp_path / "h.onnx", validate=False)
     wide = [o for o in hard.outliers if o.kind == "one wide channel"]

@@ -8,17 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastscnn_edge.artifact import Artifact
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.resolution import PAPER_RESOLUTIONS, Resolution
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.resolution import PAPER_RESOLUTIONS, Resolution
+from fastscnn_edge.runtime.artifact import Artifact
 
 RES = (64, 128)
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.sidecar import Sidecar, TensorInfo, write_sidecar
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.runtime.sidecar import Sidecar, TensorInfo, write_sidecar
 
     d = tmp_path_factory.mktemp("art")
     static = export_onnx(ExportSpec(res=RES, input_format="bgr8", output=d / "s.onnx"), validate=False).path

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from fastscnn_edge.backends import open_runner
-from fastscnn_edge.checkpoint import from_model, save
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.export import ExportSpec, export_onnx
-from fastscnn_edge.model import build_model
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+from fastscnn_edge.model.checkpoint import from_model, save
+from fastscnn_edge.model.network import build_model
+from fastscnn_edge.runtime.backends import open_runner
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.capability import Environment, decide, generation, parse_version, resolve_target
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.runtime.capability import Environment, decide, generation, parse_version, resolve_target
 
 PASCAL_86 = Environment("8.6.1.6", (6, 1), "NVIDIA TITAN Xp", 0)
 PASCAL_10 = Environment("10.0.1", (6, 1), "NVIDIA TITAN Xp", 0)
@@ -192,7 +192,7 @@ def test_rtx_has_no_dla():
     ("auto", "jetson-orin", ["rtx"], "tensorrt"), ("rtx", "auto", [], "rtx"), ("tensorrt", "desktop", ["rtx"], "tensorrt"),
 ])
 def test_choose_runtime(choice, target, installed, want):
-    from fastscnn_edge.capability import choose_runtime
+    from fastscnn_edge.runtime.capability import choose_runtime
 
     assert choose_runtime(choice, target, installed) == want
 
@@ -202,14 +202,14 @@ def test_choose_runtime(choice, target, installed, want):
                                                   ("tensorrt", "rtx", "--target rtx builds with TensorRT-RTX"),
                                                   ("cuda", "auto", "unknown TensorRT runtime")])
 def test_choose_runtime_refuses_contradictions(choice, target, needle):
-    from fastscnn_edge.capability import choose_runtime
+    from fastscnn_edge.runtime.capability import choose_runtime
 
     with pytest.raises(UserError, match=needle.replace("(", r"\(")):
         choose_runtime(choice, target, ["tensorrt", "rtx"])
 
 
 def test_compute_capability_parsing():
-    from fastscnn_edge.capability import parse_compute_capabilities
+    from fastscnn_edge.runtime.capability import parse_compute_capabilities
 
     assert parse_compute_capabilities(["8.6,8.9", "sm_120", "86"]) == ((8, 6), (8, 9), (12, 0))
     with pytest.raises(UserError, match="not of the form 8.6"):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from fastscnn_edge.cuda_buffers import TRT_TO_NUMPY, nbytes, numpy_dtype, volume
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.runtime.cuda_buffers import TRT_TO_NUMPY, nbytes, numpy_dtype, volume
 
 
 @pytest.mark.parametrize("name,dtype", [("FLOAT", np.float32), ("HALF", np.float16), ("INT8", np.int8),
@@ -35,7 +35,7 @@ def test_volume_and_nbytes():
 
 
 def _cuda():
-    from fastscnn_edge import cuda_buffers
+    from fastscnn_edge.runtime import cuda_buffers
 
     try:
         cuda_buffers.backend()

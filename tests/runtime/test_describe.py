@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fastscnn_edge.cli import app
-from fastscnn_edge.describe import PAPER_PARAMS, model_info, onnx_info
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.runtime.describe import PAPER_PARAMS, model_info, onnx_info
 
 
 def _invoke(*args: str):
@@ -44,9 +44,9 @@ def test_library_call_compares_with_the_paper():
 def test_native_checkpoint_shows_its_provenance(tmp_path):
     import torch
 
-    from fastscnn_edge.checkpoint import from_model, save
-    from fastscnn_edge.fileio import sha256_file
-    from fastscnn_edge.model import build_model
+    from fastscnn_edge.core.fileio import sha256_file
+    from fastscnn_edge.model.checkpoint import from_model, save
+    from fastscnn_edge.model.network import build_model
 
     torch.manual_seed(0)
     path = save(from_model(build_model("mmseg"), source="unit test weights"), tmp_path / "w.pt")
@@ -60,7 +60,7 @@ def test_native_checkpoint_shows_its_provenance(tmp_path):
 
 
 def test_onnx_file_metadata_io_and_ops(tmp_path):
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     res = export_onnx(ExportSpec(head="cls", res=(64, 128), output=tmp_path / "m.onnx"), validate=False)
     out = tmp_path / "info.json"
@@ -95,7 +95,7 @@ def test_metadata_on_another_graph_is_described_with_the_refusal(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    from fastscnn_edge.metadata import ModelMeta, write_onnx_meta
+    from fastscnn_edge.core.metadata import ModelMeta, write_onnx_meta
 
     g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 128])],

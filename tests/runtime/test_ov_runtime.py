@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from test_evaluate import RES, export_varied
+from tests.bench.test_evaluate import RES, export_varied
 
-from fastscnn_edge.artifact import Artifact
-from fastscnn_edge.backends import OpenVinoRunner, OrtRunner, open_runner
-from fastscnn_edge.errors import MissingDependency, UserError
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from fastscnn_edge.runtime.artifact import Artifact
+from fastscnn_edge.runtime.backends import OpenVinoRunner, OrtRunner, open_runner
 
 ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (scripts/setup.sh dev installs it)")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def exports(tmp_path_factory):  # noqa: ANN001, ANN201
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory) -> Path:
     """Labelled synthetic street scenes at the exports' size: calibration (train) and held-out (val)."""
-    from fastscnn_edge.synth import generate
+    from fastscnn_edge.data.synth import generate
 
     return generate(tmp_path_factory.mktemp("scenes"), 12, 4, RES)
 
@@ -49,7 +49,7 @@ def _frames(runner, n: int = 6):  # noqa: ANN001, ANN202
     """Smooth random frames (varied labels) in the runner's own input format."""
     import cv2
 
-    from fastscnn_edge.preprocess import to_network_input
+    from fastscnn_edge.data.preprocess import to_network_input
 
     rng = np.random.default_rng(3)
     out = []
@@ -84,8 +84,8 @@ def test_openvino_runs_our_exports_with_onnxruntimes_labels(exports, name):
 
 
 def test_the_dense_cls_head_runs_refined_with_identical_labels(exports, scenes):
-    from fastscnn_edge.evaluate import predict_labels
-    from fastscnn_edge.preprocess import read_image_bgr
+    from fastscnn_edge.bench.evaluate import predict_labels
+    from fastscnn_edge.data.preprocess import read_image_bgr
 
     before = exports["cls"].read_bytes()
     with open_runner(exports["cls"], backend="openvino") as best, \
@@ -120,8 +120,8 @@ def test_bf16_is_a_choice_and_reported(exports):
 
 
 def test_auto_picks_openvino_on_the_cpu_except_for_the_cpu_form(exports, monkeypatch):
-    from fastscnn_edge import ov_runtime
-    from fastscnn_edge.bench import select_cases
+    from fastscnn_edge.bench.cases import select_cases
+    from fastscnn_edge.runtime import ov_runtime
 
     a = Artifact.open(exports["cls"])
     assert a.cpu_runtime()[0] == "openvino"
@@ -132,7 +132,7 @@ def test_auto_picks_openvino_on_the_cpu_except_for_the_cpu_form(exports, monkeyp
     (case,) = select_cases([exports["cls"]], backend="onnxruntime", device="cpu")
     assert case.backend == "onnxruntime"  # asked for: never overridden
     # an export that already has the refined head runs faster on onnxruntime (measured): auto says so
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     refined = export_onnx(ExportSpec(head="cls", res=(64, 128), cls_layout="refine",
                                      output=Path(exports["cls"]).with_name("refined.onnx")), validate=False).path
@@ -147,7 +147,7 @@ def test_auto_picks_openvino_on_the_cpu_except_for_the_cpu_form(exports, monkeyp
 
 
 def test_cpu_form_stays_on_onnxruntime_and_engines_are_refused(exports, scenes, tmp_path):
-    from fastscnn_edge.quantize import Int8Options, to_int8
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
 
     cpu = to_int8(exports["cls"], tmp_path / "cls.int8-cpu.onnx", scenes / "leftImg8bit" / "train", options=Int8Options(form="cpu", method="minmax")).path
     a = Artifact.open(cpu)
@@ -164,15 +164,15 @@ def test_cpu_form_stays_on_onnxruntime_and_engines_are_refused(exports, scenes, 
 
 @pytest.fixture(scope="module")
 def ov_int8(exports, scenes, tmp_path_factory):  # noqa: ANN001, ANN201
-    from fastscnn_edge.quantize import Int8Options, to_int8
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
 
     d = tmp_path_factory.mktemp("ov_int8")
     return to_int8(exports["cls"], d / "cls.int8-ov.onnx", scenes / "leftImg8bit" / "train", options=Int8Options(form="openvino", val=scenes / "leftImg8bit" / "val", min_agreement=0.9))
 
 
 def test_int8_openvino_form_passes_the_held_out_check(exports, ov_int8, scenes):
-    from fastscnn_edge.metadata import read_onnx_meta
-    from fastscnn_edge.quant_eval import compare, image_frames
+    from fastscnn_edge.core.metadata import read_onnx_meta
+    from fastscnn_edge.quantize.quant_eval import compare, image_frames
 
     r = ov_int8
     v = r.validation
@@ -196,8 +196,8 @@ def test_int8_openvino_form_passes_the_held_out_check(exports, ov_int8, scenes):
 
 
 def test_openvino_form_refusals_are_one_line_and_write_nothing(exports, ov_int8, scenes, tmp_path):
-    from fastscnn_edge.errors import ValidationFailed
-    from fastscnn_edge.quantize import Int8Options, to_int8
+    from fastscnn_edge.core.errors import ValidationFailed
+    from fastscnn_edge.quantize.convert import Int8Options, to_int8
 
     out = tmp_path / "x.int8-ov.onnx"
     above = min(1.0, ov_int8.validation["pixel_agreement"] + 0.001)
@@ -274,7 +274,7 @@ def test_an_openvino_ir_or_an_unreadable_graph_is_one_line(exports, tmp_path):
 
 
 def test_missing_dependency_type_and_version_rule():
-    from fastscnn_edge import ov_runtime
+    from fastscnn_edge.runtime import ov_runtime
 
     assert ov_runtime.version_tuple("2026.4.1-22982-e213a") == (2026, 4)
     assert ov_runtime.version_tuple("2023.3.0") < ov_runtime.MIN_VERSION
@@ -292,7 +292,7 @@ def test_ctrl_c_after_two_openvino_models_were_freed_still_stops_cleanly(exports
     code = f"""
 import gc, os, signal
 import numpy as np
-from fastscnn_edge.backends import open_runner
+from fastscnn_edge.runtime.backends import open_runner
 a = open_runner({str(exports['cls'])!r}, backend="openvino")
 b = open_runner({str(exports['logits'])!r}, backend="openvino")
 for r in (a, b):
@@ -307,6 +307,6 @@ except KeyboardInterrupt:
     print("stopped cleanly")
 """
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                       env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
     assert p.stdout.strip() == "stopped cleanly"

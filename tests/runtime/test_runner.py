@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.runner import IOSpec, Runner
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.runtime.runner import IOSpec, Runner
 
 RES = (64, 128)
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.sidecar import Sidecar, TensorInfo, check_compatible, read_sidecar, sidecar_path, write_sidecar
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.runtime.sidecar import Sidecar, TensorInfo, check_compatible, read_sidecar, sidecar_path, write_sidecar
 
 
 def _sidecar() -> Sidecar:
@@ -63,7 +63,7 @@ def test_other_gpu_architecture_refuses_and_same_arch_other_model_warns():
 
 
 def _rtx_sidecar(ccs):
-    from fastscnn_edge.sidecar import Sidecar, TensorInfo
+    from fastscnn_edge.runtime.sidecar import Sidecar, TensorInfo
 
     meta = ModelMeta(head="cls", input_format="float", resolution=(64, 128), precision="fp16")
     return Sidecar("1.7.1.116", "", None, "fp16", [TensorInfo("input", "input", [1, 3, 64, 128], "float32"),
@@ -72,8 +72,8 @@ def _rtx_sidecar(ccs):
 
 
 def test_rtx_sidecar_round_trip_and_compatibility(tmp_path):
-    from fastscnn_edge.errors import UserError
-    from fastscnn_edge.sidecar import check_compatible, read_sidecar, write_sidecar
+    from fastscnn_edge.core.errors import UserError
+    from fastscnn_edge.runtime.sidecar import check_compatible, read_sidecar, write_sidecar
 
     side = _rtx_sidecar([(8, 6), (8, 9)])
     write_sidecar(tmp_path / "m.engine", side)

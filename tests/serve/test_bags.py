@@ -7,19 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_stream import _frames, model, runner  # noqa: F401 - fixtures
+from tests.serve.test_stream import _frames, model, runner  # noqa: F401 - fixtures
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.evaluate import predict_labels
+from fastscnn_edge.bench.evaluate import predict_labels
+from fastscnn_edge.core.errors import UserError
 
 pytest.importorskip("rosbags", reason="needs rosbags (scripts/setup.sh dev installs it: pip install rosbags)")
 
-from fastscnn_edge import bags  # noqa: E402
+from fastscnn_edge.serve import bags  # noqa: E402
 
 
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
 def test_predict_a_bag_writes_labels_at_the_same_timestamps(model, runner, tmp_path, storage):  # noqa: ANN001, F811
-    from fastscnn_edge.predict import predict
+    from fastscnn_edge.serve.predict import predict
 
     frames = _frames(6)
     src = bags.write_image_bag(tmp_path / "drive", "/cam/image_raw", frames, encoding="rgb8", storage=storage)
@@ -31,8 +31,8 @@ def test_predict_a_bag_writes_labels_at_the_same_timestamps(model, runner, tmp_p
     assert all(h.frame_id == "camera" and h.stamp.sec * 10**9 + h.stamp.nanosec == ts for ts, h, _ in got)
     for f, (_, _, labels) in zip(frames, got):
         assert np.array_equal(labels, predict_labels(runner, f))
-    from fastscnn_edge.palette import colorize
-    from fastscnn_edge.rosimage import image_to_bgr
+    from fastscnn_edge.data.palette import colorize
+    from fastscnn_edge.serve.rosimage import image_to_bgr
 
     colour = bags.read_messages(out, bags.COLOR_TOPIC)
     assert [ts for ts, _ in colour] == [ts for ts, _, _ in got] and colour[0][1].encoding == "rgb8"
@@ -44,7 +44,7 @@ def test_predict_a_bag_writes_labels_at_the_same_timestamps(model, runner, tmp_p
 
 
 def test_a_bag_without_the_topic_or_without_a_topic_given_is_one_line(model, tmp_path):  # noqa: ANN001, F811
-    from fastscnn_edge.predict import predict
+    from fastscnn_edge.serve.predict import predict
 
     src = bags.write_image_bag(tmp_path / "drive", "/cam/image_raw", _frames(2))
     with pytest.raises(UserError, match=r"no topic /nope \(image topics: /cam/image_raw \(Image\)\)"):
@@ -55,7 +55,7 @@ def test_a_bag_without_the_topic_or_without_a_topic_given_is_one_line(model, tmp
 
 
 def test_a_16_bit_bag_is_refused_and_writes_nothing(model, tmp_path):  # noqa: ANN001, F811
-    from fastscnn_edge.predict import predict
+    from fastscnn_edge.serve.predict import predict
 
     depth = [np.zeros((8, 8, 3), np.uint8)] * 2
     src = bags.write_image_bag(tmp_path / "depth", "/d", depth, encoding="16UC1")

@@ -8,13 +8,13 @@ from typing import List
 import cv2
 import numpy as np
 import pytest
-from test_datasets import CITY_FRAMES, write_cityscapes
-from test_evaluate import RES, export_varied
-from test_metrics import official_args
+from tests.data.test_datasets import CITY_FRAMES, write_cityscapes
+from tests.bench.test_evaluate import RES, export_varied
+from tests.data.test_metrics import official_args
 
-from fastscnn_edge import datasets
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.predict import check_format, collect_sources, predict
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.data import datasets
+from fastscnn_edge.serve.predict import check_format, collect_sources, predict
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def model(tmp_path_factory) -> Path:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def runner(model):  # noqa: ANN001, ANN201
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.runtime.backends import open_runner
 
     with open_runner(model) as r:
         yield r
@@ -61,8 +61,8 @@ def _read_video(path: Path) -> List[np.ndarray]:
 
 
 def test_official_evaluation_finds_every_labelid_prediction(model, runner, tmp_path, monkeypatch):
-    from fastscnn_edge.evaluate import predict_labels
-    from fastscnn_edge.preprocess import read_image_bgr
+    from fastscnn_edge.bench.evaluate import predict_labels
+    from fastscnn_edge.data.preprocess import read_image_bgr
 
     gts = write_cityscapes(tmp_path / "cs")
     out = tmp_path / "results"
@@ -162,7 +162,7 @@ def test_output_folder_inside_the_input_folder_is_not_read_back(model, tmp_path)
 
 
 def test_palette_is_fixed_per_class_count():
-    from fastscnn_edge.palette import palette_bgr
+    from fastscnn_edge.data.palette import palette_bgr
 
     assert np.array_equal(palette_bgr(19)[:19], datasets.CITYSCAPES_PALETTE[:, ::-1])
     three = palette_bgr(3)
@@ -203,7 +203,7 @@ def test_corrupt_video_on_the_command_line_is_one_line(model, tmp_path):
     import sys
 
     (tmp_path / "bad.mp4").write_bytes(b"\x00" * 64)
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     p = subprocess.run([sys.executable, "-m", "fastscnn_edge", "predict", str(model), "bad.mp4"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(repo)})
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]

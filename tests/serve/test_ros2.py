@@ -23,10 +23,10 @@ from typing import Any, Dict, List
 
 import numpy as np
 import pytest
-from test_hostile import sigint_from_a_terminal
-from test_stream import _frames, model, runner  # noqa: F401 - fixtures
+from tests.test_hostile import sigint_from_a_terminal
+from tests.serve.test_stream import _frames, model, runner  # noqa: F401 - fixtures
 
-from fastscnn_edge.evaluate import predict_labels
+from fastscnn_edge.bench.evaluate import predict_labels
 
 if os.environ.get("FASTSCNN_EDGE_REQUIRE_ROS2", "") in ("", "0"):
     pytest.importorskip("rclpy", reason="needs ROS 2's rclpy (scripts/setup.sh dev installs the Jazzy wheels on x86-64)")
@@ -37,7 +37,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-from fastscnn_edge.rosimage import labels_from_fields  # noqa: E402
+from fastscnn_edge.serve.rosimage import labels_from_fields  # noqa: E402
 
 
 @pytest.fixture()
@@ -260,7 +260,7 @@ def test_without_rclpy_it_is_one_line_naming_what_to_install(model, tmp_path):  
 
 
 def test_bad_options_are_refused_before_the_node_starts(model, capfd):  # noqa: ANN001, F811
-    from test_hostile import refused
+    from tests.test_hostile import refused
 
     refused(capfd, model.parent, "ros2", model, "--color", "rainbow", needle="unknown colour output 'rainbow'")
     refused(capfd, model.parent, "ros2", model, "--mask-size", "huge", needle="unknown mask size 'huge'")

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.rosimage import color_fields, compressed_to_bgr, image_to_bgr, labels_fields, labels_from_fields
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.serve.rosimage import color_fields, compressed_to_bgr, image_to_bgr, labels_fields, labels_from_fields
 
 
 def _msg(img: np.ndarray, encoding: str, pad: int = 0) -> SimpleNamespace:

@@ -12,12 +12,12 @@ from typing import Any, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 import pytest
-from test_evaluate import export_varied
-from test_predict import _read_video, _video, model, runner  # noqa: F401 - fixtures
+from tests.bench.test_evaluate import export_varied
+from tests.serve.test_predict import _read_video, _video, model, runner  # noqa: F401 - fixtures
 
-from fastscnn_edge import stream
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.evaluate import predict_labels
+from fastscnn_edge.bench.evaluate import predict_labels
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.serve import stream
 
 
 class ListSource(stream.Source):
@@ -124,7 +124,7 @@ def test_a_live_frame_never_waits_in_a_queue_behind_the_model(runner):  # noqa: 
 
 
 def test_micro_batches_give_the_same_labels(tmp_path):  # noqa: ANN001
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.runtime.backends import open_runner
 
     dyn = export_varied(tmp_path / "dyn.onnx", dynamic=True)
     inputs = [_frames(7, seed=s) for s in range(3)]

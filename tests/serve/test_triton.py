@@ -1,4 +1,4 @@
-"""Triton model repositories (fastscnn_edge.triton) and a real local Triton server (fastscnn_edge.serving).
+"""Triton model repositories (fastscnn_edge.serve.triton) and a real local Triton server (fastscnn_edge.serve.triton_server).
 
 Every written config.pbtxt is parsed with Triton's own schema (tritonclient's model_config_pb2).
 The server tests start the real ``tritonserver`` binary of the nvidia-pytriton wheel (in
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastscnn_edge.errors import UserError
+from fastscnn_edge.core.errors import UserError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RES = (64, 128)
 
 
@@ -37,7 +37,7 @@ RES = (64, 128)
 @pytest.fixture(scope="module")
 def onnx_models(tmp_path_factory):  # noqa: ANN001, ANN201
     """A static bgr8 cls export (uint8 frames -> uint8 labels) and a dynamic float cls export (int32 labels)."""
-    from fastscnn_edge.export import ExportSpec, export_onnx
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
 
     d = tmp_path_factory.mktemp("onnx")
     frames = export_onnx(ExportSpec(res=RES, input_format="bgr8", output=d / "frames_cls.onnx")).path
@@ -47,8 +47,8 @@ def onnx_models(tmp_path_factory):  # noqa: ANN001, ANN201
 
 def _engine(folder: Path, *, dynamic: bool, extra: dict | None = None) -> Path:
     """An engine artifact for the writer: placeholder plan bytes + a valid sidecar (the writer reads only metadata)."""
-    from fastscnn_edge.metadata import ModelMeta
-    from fastscnn_edge.sidecar import Sidecar, TensorInfo, sidecar_path, write_sidecar
+    from fastscnn_edge.core.metadata import ModelMeta
+    from fastscnn_edge.runtime.sidecar import Sidecar, TensorInfo, sidecar_path, write_sidecar
 
     engine = folder / ("m_dyn.fp16.engine" if dynamic else "m.fp16.engine")
     engine.write_bytes(b"not a real plan: the repository writer copies it and reads the sidecar")
@@ -69,7 +69,7 @@ def _engine(folder: Path, *, dynamic: bool, extra: dict | None = None) -> Path:
 
 
 def _parse(path: Path):  # noqa: ANN202
-    from fastscnn_edge.triton import parse_config
+    from fastscnn_edge.serve.triton import parse_config
 
     return parse_config(path.read_text())
 
@@ -83,8 +83,8 @@ def _params(cfg) -> dict:  # noqa: ANN001
 
 
 def test_static_onnx_config_parses_and_says_why_it_cannot_batch(onnx_models, tmp_path):
-    from fastscnn_edge.metadata import CITYSCAPES_CLASSES
-    from fastscnn_edge.triton import write_repository
+    from fastscnn_edge.core.metadata import CITYSCAPES_CLASSES
+    from fastscnn_edge.serve.triton import write_repository
 
     result = write_repository([onnx_models["frames"]], tmp_path / "repo")
     model = tmp_path / "repo" / "frames_cls"
@@ -111,7 +111,7 @@ def test_static_onnx_config_parses_and_says_why_it_cannot_batch(onnx_models, tmp
 def test_dynamic_onnx_config_has_batching_and_options(onnx_models, tmp_path):
     from tritonclient.grpc import model_config_pb2 as mc
 
-    from fastscnn_edge.triton import write_repository
+    from fastscnn_edge.serve.triton import write_repository
 
     write_repository([onnx_models["float"]], tmp_path / "a")
     cfg = _parse(tmp_path / "a" / "float_dyn" / "config.pbtxt")
@@ -131,9 +131,9 @@ def test_dynamic_onnx_config_has_batching_and_options(onnx_models, tmp_path):
 def test_openvino_backend_config_parses_and_serves_the_refined_head(onnx_models, tmp_path):
     from tritonclient.grpc import model_config_pb2 as mc
 
-    from fastscnn_edge.artifact import Artifact
-    from fastscnn_edge.errors import UserError
-    from fastscnn_edge.triton import write_repository
+    from fastscnn_edge.core.errors import UserError
+    from fastscnn_edge.runtime.artifact import Artifact
+    from fastscnn_edge.serve.triton import write_repository
 
     write_repository([onnx_models["frames"]], tmp_path / "repo", backend="openvino", threads=2)
     model = tmp_path / "repo" / "frames_cls"
@@ -156,7 +156,7 @@ def test_engine_config_carries_the_build_facts(tmp_path):
     config it writes is still checked against Triton's schema."""
     from tritonclient.grpc import model_config_pb2 as mc
 
-    from fastscnn_edge.triton import write_repository
+    from fastscnn_edge.serve.triton import write_repository
 
     static = _engine(tmp_path, dynamic=False)
     dyn = _engine(tmp_path, dynamic=True, extra={"runtime": "tensorrt", "compute_capabilities": [[8, 6], [8, 9]]})
@@ -188,7 +188,7 @@ def test_engine_config_carries_the_build_facts(tmp_path):
 
 
 def test_versions_of_one_model_and_python_backend_form(onnx_models, tmp_path):
-    from fastscnn_edge.triton import write_repository
+    from fastscnn_edge.serve.triton import write_repository
 
     second = tmp_path / "frames_cls.fp16.onnx"
     shutil.copyfile(onnx_models["frames"], second)
@@ -209,7 +209,7 @@ def test_versions_of_one_model_and_python_backend_form(onnx_models, tmp_path):
 
 
 def test_strings_are_escaped_for_the_text_format():
-    from fastscnn_edge.triton import ModelConfig, parse_config
+    from fastscnn_edge.serve.triton import ModelConfig, parse_config
 
     tricky = 'a "quoted" C:\\path\nnext'
     cfg = ModelConfig(name="m", platform="onnxruntime_onnx", backend=None, max_batch_size=0,
@@ -278,8 +278,8 @@ def test_existing_repository_needs_force(onnx_models, tmp_path, capsys):
 
 def _triton_env():  # noqa: ANN202
     """The Triton environment, or a skip where the nvidia-pytriton wheel cannot install (a failure where it can)."""
-    from fastscnn_edge.errors import MissingDependency
-    from fastscnn_edge.serving import find_triton
+    from fastscnn_edge.core.errors import MissingDependency
+    from fastscnn_edge.serve.triton_server import find_triton
 
     try:
         return find_triton()
@@ -296,8 +296,8 @@ def _triton_env():  # noqa: ANN202
 
 @pytest.fixture(scope="module")
 def server(onnx_models, tmp_path_factory):  # noqa: ANN001, ANN201
-    from fastscnn_edge.serving import start_server
-    from fastscnn_edge.triton import write_repository
+    from fastscnn_edge.serve.triton import write_repository
+    from fastscnn_edge.serve.triton_server import start_server
 
     _triton_env()
     repo = write_repository([onnx_models["frames"], onnx_models["float"]],
@@ -330,7 +330,7 @@ def _infer(protocol: str, url: str, model: str, name: str, x: np.ndarray, dtype:
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_server_labels_equal_the_local_runner_for_uint8_frames(server, onnx_models, protocol):
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.runtime.backends import open_runner
 
     url = server.http_url if protocol == "http" else server.grpc_url
     runner = open_runner(onnx_models["frames"])
@@ -343,7 +343,7 @@ def test_server_labels_equal_the_local_runner_for_uint8_frames(server, onnx_mode
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_server_labels_equal_the_local_runner_for_float_batches(server, onnx_models, protocol):
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.runtime.backends import open_runner
 
     url = server.http_url if protocol == "http" else server.grpc_url
     runner = open_runner(onnx_models["float"], resolution=RES)
@@ -369,9 +369,9 @@ def test_server_loaded_our_configs(server):
 def test_client_example_runs_against_the_server(server, onnx_models, tmp_path, monkeypatch, capsys):
     import cv2
 
-    from fastscnn_edge.backends import open_runner
-    from fastscnn_edge.triton import describe_artifact
-    from fastscnn_edge.triton_templates import client_example
+    from fastscnn_edge.runtime.backends import open_runner
+    from fastscnn_edge.serve.triton import describe_artifact
+    from fastscnn_edge.serve.triton_templates import client_example
 
     info = describe_artifact(onnx_models["frames"])
     frame = _frames(1, 7)[0]
@@ -387,8 +387,8 @@ def test_client_example_runs_against_the_server(server, onnx_models, tmp_path, m
 
 def test_readme_client_example_is_the_generated_one(onnx_models):
     """The README's example is what `serve` prints for the model it documents (the test above runs that code)."""
-    from fastscnn_edge.triton import describe_artifact
-    from fastscnn_edge.triton_templates import client_example
+    from fastscnn_edge.serve.triton import describe_artifact
+    from fastscnn_edge.serve.triton_templates import client_example
 
     info = describe_artifact(onnx_models["frames"])
     info = dataclasses.replace(info, meta=dataclasses.replace(info.meta, resolution=(512, 1024)))
@@ -400,7 +400,7 @@ def test_readme_client_example_is_the_generated_one(onnx_models):
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_command_runs_until_stopped(onnx_models, tmp_path, stop_signal):
     """`fastscnn-edge serve` end to end: ready line with the address, a real query, Ctrl-C (or SIGTERM), clean exit."""
-    from fastscnn_edge.backends import open_runner
+    from fastscnn_edge.runtime.backends import open_runner
 
     _triton_env()
     cmd = [sys.executable, "-m", "fastscnn_edge", "serve", str(onnx_models["frames"]), "--http-port", "0",
@@ -481,7 +481,7 @@ def _python_repo(folder: Path, code: str) -> Path:
 
 
 def test_server_not_ready_within_its_timeout_is_stopped(tmp_path):
-    from fastscnn_edge.serving import start_server
+    from fastscnn_edge.serve.triton_server import start_server
 
     _triton_env()
     t0 = time.monotonic()
@@ -506,7 +506,7 @@ def test_serve_command_timeout_is_one_line(onnx_models, capsys):
 
 
 def test_server_that_fails_to_load_a_model_says_why(tmp_path):
-    from fastscnn_edge.serving import start_server
+    from fastscnn_edge.serve.triton_server import start_server
 
     _triton_env()
     with pytest.raises(UserError) as info:

@@ -1,12 +1,12 @@
 """serving: finding Triton and its ports, refused in one line before a server starts (the server
-itself runs in tests/test_triton.py)."""
+itself runs in tests/serve/test_triton.py)."""
 
 import socket
 
 import pytest
 
-from fastscnn_edge import serving
-from fastscnn_edge.errors import MissingDependency, UserError
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from fastscnn_edge.serve import triton_server as serving
 
 
 def test_a_free_port_is_free_and_a_listening_one_is_refused():

@@ -1,13 +1,13 @@
 """triton_templates: the Python-backend model and the client example are valid Python that says what
-the artifact takes (the server runs them in tests/test_triton.py)."""
+the artifact takes (the server runs them in tests/serve/test_triton.py)."""
 
 import ast
 from pathlib import Path
 
 import pytest
 
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.triton_templates import PYTHON_MODEL, TRITON_DTYPES, ArtifactInfo, Tensor
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.serve.triton_templates import PYTHON_MODEL, TRITON_DTYPES, ArtifactInfo, Tensor
 
 
 def _info(input_format: str, head: str) -> ArtifactInfo:
@@ -30,7 +30,7 @@ def test_the_python_backend_model_is_valid_python_with_triton_entry_points():
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 @pytest.mark.parametrize("input_format, head", [("float", "cls"), ("bgr8", "prob"), ("rgb8", "logits")])
 def test_client_example_is_valid_python_for_each_form(protocol, input_format, head):
-    from fastscnn_edge.triton_templates import client_example
+    from fastscnn_edge.serve.triton_templates import client_example
 
     info = _info(input_format, head)
     text = client_example("localhost:8000", "fastscnn", info, protocol=protocol)

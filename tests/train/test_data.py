@@ -4,8 +4,8 @@ tensors, batches independent of the worker count)."""
 import numpy as np
 import pytest
 
-from fastscnn_edge.train import TrainConfig
-from fastscnn_edge.train_data import augment, check_crop, load_split, to_tensor
+from fastscnn_edge.train.data import augment, check_crop, load_split, to_tensor
+from fastscnn_edge.train.loop import TrainConfig
 
 SIZE = (64, 128)
 
@@ -30,8 +30,8 @@ def test_tensor_is_normalized_rgb_chw():
 
 
 def test_crop_larger_than_the_images_is_refused_with_the_image(tmp_path):
-    from fastscnn_edge.errors import UserError
-    from fastscnn_edge.synth import generate
+    from fastscnn_edge.core.errors import UserError
+    from fastscnn_edge.data.synth import generate
 
     root = generate(tmp_path / "scenes", 2, 1, SIZE, seed=0)
     split = load_split(root, "cityscapes", "train", 19, required=True)

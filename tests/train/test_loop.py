@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from fastscnn_edge import checkpoint
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.synth import generate, scene_paths
-from fastscnn_edge.train import TrainConfig, param_groups, poly_lr, seg_loss, train, validate
-from fastscnn_edge.train_data import load_split
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.data.synth import generate, scene_paths
+from fastscnn_edge.model import checkpoint
+from fastscnn_edge.train.data import load_split
+from fastscnn_edge.train.loop import TrainConfig, param_groups, poly_lr, seg_loss, train, validate
 
 SIZE = (64, 128)
 
@@ -94,7 +94,7 @@ def test_fine_tune_to_another_class_count_keeps_the_backbone(scenes, tmp_path): 
 
 
 def test_weight_decay_skips_depthwise_convs_bn_and_biases():
-    from fastscnn_edge.model import build_model
+    from fastscnn_edge.model.network import build_model
 
     model = build_model(aux=True)
     decay, no_decay = param_groups(model, 4e-5)

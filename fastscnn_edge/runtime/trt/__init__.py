@@ -3,7 +3,7 @@
 installed here, one build that Ctrl-C stops) and ``runner`` (an engine as a Runner).
 
 The TensorRT-free rules it is driven by live where their layer is: the capability table
-(:mod:`fastscnn_edge.capability`), the ONNX rules (:mod:`fastscnn_edge.onnx_rules`), the sidecar
-format (:mod:`fastscnn_edge.sidecar`) and the build workflow (:mod:`fastscnn_edge.engine`).
+(:mod:`fastscnn_edge.runtime.capability`), the ONNX rules (:mod:`fastscnn_edge.export.onnx_rules`), the sidecar
+format (:mod:`fastscnn_edge.runtime.sidecar`) and the build workflow (:mod:`fastscnn_edge.engine`).
 Importing this package imports neither TensorRT nor CUDA; they load when an engine is built or run.
 """

@@ -10,19 +10,19 @@ import signal
 import threading
 from typing import Iterator, Optional
 
-from fastscnn_edge.capability import Environment
-from fastscnn_edge.trt import lib
+from fastscnn_edge.runtime.capability import Environment
+from fastscnn_edge.runtime.trt import lib
 
 
 def detect_environment(runtime: str = "tensorrt") -> Environment:
     """The runtime's version and, for TensorRT proper, the current GPU (needs a CUDA backend).
     TensorRT-RTX builds ahead of time: it needs no GPU, and none is looked for."""
-    from fastscnn_edge.machine import is_jetson
+    from fastscnn_edge.core.machine import is_jetson
 
     version = lib.version(runtime)
     if runtime == "rtx":
         return Environment(version, None, None, 0, False, runtime="rtx")
-    from fastscnn_edge.cuda_buffers import device_info
+    from fastscnn_edge.runtime.cuda_buffers import device_info
 
     dev = device_info()
     return Environment(version, dev.compute_capability, dev.name, lib.num_dla_cores(), is_jetson())
@@ -55,6 +55,6 @@ def ctrl_c_cancels() -> Iterator[threading.Event]:
 
 
 def build(req: lib.BuildRequest, progress: Optional[lib.ProgressFn] = None) -> lib.Built:
-    """Parse and build ``req`` (see :func:`fastscnn_edge.trt.lib.build_serialized`); Ctrl-C stops it."""
+    """Parse and build ``req`` (see :func:`fastscnn_edge.runtime.trt.lib.build_serialized`); Ctrl-C stops it."""
     with ctrl_c_cancels() as cancel:
         return lib.build_serialized(req, progress=progress, cancel=cancel)

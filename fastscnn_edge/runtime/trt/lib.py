@@ -21,9 +21,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from fastscnn_edge.errors import MissingDependency, UserError
-from fastscnn_edge.machine import TRT_MODULES, trt_runtime_available
-from fastscnn_edge.vocab import TRT_RUNTIMES, check
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from fastscnn_edge.core.machine import TRT_MODULES, trt_runtime_available
+from fastscnn_edge.core.vocab import TRT_RUNTIMES, check
 
 if TYPE_CHECKING:  # the stubs (tensorrt-stubs, 10.x API) type the code; nothing is imported at run time
     import tensorrt as trt
@@ -436,7 +436,7 @@ class Engine:
         """Write the just-in-time kernels to ``runtime_cache`` (atomically); None where there is none."""
         if self.cache is None or self.cache_path is None:
             return None
-        from fastscnn_edge.fileio import atomic_write_bytes
+        from fastscnn_edge.core.fileio import atomic_write_bytes
 
         return atomic_write_bytes(self.cache_path, bytes(self.cache.serialize()))
 

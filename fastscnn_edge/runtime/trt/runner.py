@@ -1,4 +1,4 @@
-"""Run a TensorRT engine as a :class:`fastscnn_edge.backends.Runner`, torch-free.
+"""Run a TensorRT engine as a :class:`fastscnn_edge.runtime.backends.Runner`, torch-free.
 
 ``open_engine_runner(path, res=None)`` reads the sidecar first (missing: a warning and default
 metadata; mismatched runtime, TensorRT release or GPU: UserError), deserializes the engine with
@@ -18,12 +18,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastscnn_edge.artifact import Artifact, open_artifact
-from fastscnn_edge.errors import UserError
-from fastscnn_edge.metadata import ModelMeta
-from fastscnn_edge.paths import runtime_cache_path
-from fastscnn_edge.runner import IOSpec, Runner
-from fastscnn_edge.sidecar import check_compatible
+from fastscnn_edge.core.errors import UserError
+from fastscnn_edge.core.metadata import ModelMeta
+from fastscnn_edge.core.paths import runtime_cache_path
+from fastscnn_edge.runtime.artifact import Artifact, open_artifact
+from fastscnn_edge.runtime.runner import IOSpec, Runner
+from fastscnn_edge.runtime.sidecar import check_compatible
 
 
 RTX_GPU_NEEDED = "running it needs an Ampere-or-later RTX GPU"
@@ -31,9 +31,9 @@ RTX_GPU_NEEDED = "running it needs an Ampere-or-later RTX GPU"
 
 def check_runnable(a: Artifact) -> str:
     """The runtime to run engine ``a`` with, or UserError/MissingDependency (one line) before any CUDA work."""
-    from fastscnn_edge.errors import MissingDependency
-    from fastscnn_edge.machine import gpu_present
-    from fastscnn_edge.trt import lib
+    from fastscnn_edge.core.errors import MissingDependency
+    from fastscnn_edge.core.machine import gpu_present
+    from fastscnn_edge.runtime.trt import lib
 
     runtime = a.runtime or "tensorrt"
     lib.resolve_runtime(runtime)  # MissingDependency names the runtime to install
@@ -51,13 +51,13 @@ def check_runnable(a: Artifact) -> str:
 def open_engine_runner(artifact: "str | Path | Artifact", res: Optional[Sequence[int]] = None) -> "EngineRunner":
     """Open an engine (an Artifact, or a path read once) for inference at ``res`` (needed only for
     dynamic engines; a static engine's own size otherwise, and ``res`` must match it)."""
-    from fastscnn_edge.trt import lib
+    from fastscnn_edge.runtime.trt import lib
 
     a = open_artifact(artifact)
     if res is not None:
         a.resolutions([res])  # a static engine's one mismatch message
     runtime = check_runnable(a)  # MissingDependency before any CUDA work
-    from fastscnn_edge.cuda_buffers import device_info
+    from fastscnn_edge.runtime.cuda_buffers import device_info
 
     dev = device_info()
     version = lib.version(runtime)
@@ -89,8 +89,8 @@ class EngineRunner(Runner):
 
     def __init__(self, a: Artifact, *, res: Optional[Sequence[int]], trt_version: str, gpu: str,
                  runtime: str = "tensorrt") -> None:
-        from fastscnn_edge.cuda_buffers import Event, Stream, numpy_dtype
-        from fastscnn_edge.trt import lib
+        from fastscnn_edge.runtime.cuda_buffers import Event, Stream, numpy_dtype
+        from fastscnn_edge.runtime.trt import lib
 
         path, sidecar = a.path, a.sidecar
         self.engine = lib.Engine(path.read_bytes(), runtime,
@@ -105,7 +105,7 @@ class EngineRunner(Runner):
         in_dtype, out_dtype = numpy_dtype(tin.dtype), numpy_dtype(tout.dtype)
         meta = _meta_for(a, in_dtype.name)
         if sidecar is not None:  # the engine itself must be what its sidecar describes
-            from fastscnn_edge.conformance import check_io, engine_sig
+            from fastscnn_edge.core.conformance import check_io, engine_sig
 
             check_io([engine_sig(tin.name, in_dtype.name, tin.shape)], [engine_sig(tout.name, out_dtype.name, tout.shape)],
                      meta, source=str(path), fix="rebuild it with `fastscnn-edge build-engine` (the sidecar belongs to another engine).")
@@ -157,7 +157,7 @@ class EngineRunner(Runner):
 
     def _allocate(self, in_name: str, in_shape: Tuple[int, ...], in_dtype: np.dtype,
                   out_name: str, out_shape: Tuple[int, ...], out_dtype: np.dtype) -> None:
-        from fastscnn_edge.cuda_buffers import DeviceBuffer, PinnedHostBuffer, nbytes
+        from fastscnn_edge.runtime.cuda_buffers import DeviceBuffer, PinnedHostBuffer, nbytes
 
         self.h_in = PinnedHostBuffer(in_shape, in_dtype)
         self.h_out = PinnedHostBuffer(out_shape, out_dtype)
@@ -175,7 +175,7 @@ class EngineRunner(Runner):
 
     def _enqueue(self) -> None:
         if self.graph is not None:
-            from fastscnn_edge.cuda_buffers import backend
+            from fastscnn_edge.runtime.cuda_buffers import backend
 
             backend().graph_launch(self.graph, self.stream.raw)  # type: ignore[attr-defined]
         else:
@@ -211,7 +211,7 @@ class EngineRunner(Runner):
 
     def enable_cuda_graph(self) -> None:
         """Capture the enqueue once (after a warm-up run) and replay it: less CPU launch overhead."""
-        from fastscnn_edge.cuda_buffers import backend, graph_capable
+        from fastscnn_edge.runtime.cuda_buffers import backend, graph_capable
 
         if self.graph is not None:
             return

@@ -9,7 +9,7 @@ def test_first_ctrl_c_requests_a_stop_and_the_second_interrupts():
     import os
     import signal
 
-    from fastscnn_edge.trt.builder import ctrl_c_cancels
+    from fastscnn_edge.runtime.trt.builder import ctrl_c_cancels
 
     # Python's own Ctrl-C handler, as at a terminal (a suite run as a background job starts with SIGINT ignored)
     outer = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -29,8 +29,8 @@ def test_detects_tensorrt_rtx_without_a_gpu_and_builds(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    from fastscnn_edge.capability import generation
-    from fastscnn_edge.trt import builder, lib
+    from fastscnn_edge.runtime.capability import generation
+    from fastscnn_edge.runtime.trt import builder, lib
 
     env = builder.detect_environment("rtx")
     assert env.runtime == "rtx" and env.dla_cores == 0 and env.compute_capability is None  # ahead of time

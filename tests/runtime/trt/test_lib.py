@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from fastscnn_edge.errors import MissingDependency, UserError
-from tests.test_trt_rtx import calib_images, models  # noqa: F401 - the shared, lazily made exports
+from fastscnn_edge.core.errors import MissingDependency, UserError
+from tests.runtime.trt.test_rtx import calib_images, models  # noqa: F401 - the shared, lazily made exports
 
 rtx = pytest.mark.rtx
 
 
 def test_an_unknown_or_missing_runtime_is_one_line(monkeypatch):
-    from fastscnn_edge.trt import lib
+    from fastscnn_edge.runtime.trt import lib
 
     with pytest.raises(UserError, match="unknown TensorRT runtime 'vulkan'"):
         lib.resolve_runtime("vulkan")
@@ -25,7 +25,7 @@ def test_an_unknown_or_missing_runtime_is_one_line(monkeypatch):
 
 
 def test_first_line_keeps_the_cause_of_a_tensorrt_message():
-    from fastscnn_edge.trt.lib import first_line
+    from fastscnn_edge.runtime.trt.lib import first_line
 
     msg = ("[pass.cpp:337: check_turing_op_compatibility] Error Code 4: API Usage Error (MatMul /m: FP32 GEMM is not "
            "supported In checkType at /_src/x.cpp:456)\ncudaError 35 noise\n")
@@ -35,8 +35,8 @@ def test_first_line_keeps_the_cause_of_a_tensorrt_message():
 
 @rtx
 def test_features_of_tensorrt_rtx_are_detected_on_the_module():
-    from fastscnn_edge.capability import parse_version
-    from fastscnn_edge.trt import lib
+    from fastscnn_edge.runtime.capability import parse_version
+    from fastscnn_edge.runtime.trt import lib
 
     f = lib.features("rtx")
     assert f.runtime == "rtx" and f.name.startswith("TensorRT-RTX ") and parse_version(f.version)[0] >= 1
@@ -49,8 +49,8 @@ def test_features_of_tensorrt_rtx_are_detected_on_the_module():
 @pytest.mark.parametrize("cast_first", [False, True])
 def test_uint8_input_rule_agrees_with_the_real_parser(tmp_path, cast_first):
     """Our rule "a uint8 input feeds only a Cast" and NVIDIA's parser give the same verdict."""
-    from fastscnn_edge.trt import lib
-    from fastscnn_edge.onnx_rules import check_onnx
+    from fastscnn_edge.export.onnx_rules import check_onnx
+    from fastscnn_edge.runtime.trt import lib
 
     path = _hand_made(tmp_path, cast_first)
     ours = [p for p in check_onnx(path) if "uint8 input" in p]
@@ -69,8 +69,8 @@ def test_uint8_input_rule_agrees_with_the_real_parser(tmp_path, cast_first):
 def test_turing_fp32_build_failure_names_the_node_and_the_fix(models):
     """A real builder failure (no FP32 GEMM on Turing) is one line with the node and what to change; the
     capability table refuses the same request before any work."""
-    from fastscnn_edge.trt import lib
-    from fastscnn_edge.capability import Environment, decide
+    from fastscnn_edge.runtime.capability import Environment, decide
+    from fastscnn_edge.runtime.trt import lib
 
     path = models("cls", "float", "uint8", False, "fp32")
     with pytest.raises(UserError) as e:

@@ -48,9 +48,9 @@ def calib_images(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, calib_images):
     """Exports (and their FP16/INT8 forms) made on first use and shared by the matrix."""
-    from fastscnn_edge.checkpoint import resolve_model
-    from fastscnn_edge.export import ExportSpec, export_onnx
-    from fastscnn_edge.quantize import Int8Options, to_fp16, to_int8
+    from fastscnn_edge.export.to_onnx import ExportSpec, export_onnx
+    from fastscnn_edge.model.checkpoint import resolve_model
+    from fastscnn_edge.quantize.convert import Int8Options, to_fp16, to_int8
 
     d = tmp_path_factory.mktemp("matrix")
     model, ckpt = resolve_model(None, None)
@@ -77,7 +77,7 @@ def models(tmp_path_factory, calib_images):
 
 
 def _range_profile(path: Path):  # noqa: ANN202 - (min, opt, max) input shapes
-    from fastscnn_edge.metadata import read_onnx_meta
+    from fastscnn_edge.core.metadata import read_onnx_meta
 
     fmt = read_onnx_meta(path).input_format
     shape = (lambda h, w: (1, h, w, 3)) if fmt in ("rgb8", "bgr8") else (lambda h, w: (1, 3, h, w))
@@ -96,12 +96,12 @@ TRT_TO_ONNX = {"FLOAT": 1, "UINT8": 2, "INT32": 6, "INT64": 7, "HALF": 10}
 
 @pytest.mark.parametrize("case", MATRIX, ids=[_id(c) for c in MATRIX])
 def test_every_export_form_parses_and_builds(models, case):
-    from fastscnn_edge.trt import lib
-    from fastscnn_edge.onnx_rules import check_onnx
+    from fastscnn_edge.export.onnx_rules import check_onnx
+    from fastscnn_edge.runtime.trt import lib
 
     head, inp, lab, dyn, prec = case
     if prec == "int8" and dyn:
-        pytest.importorskip("fastscnn_edge.quantize")
+        pytest.importorskip("fastscnn_edge.quantize.convert")
     path = models(*case)
     assert check_onnx(path, generation="rtx", static=not dyn, int8=(prec == "int8")) == []
     req = lib.BuildRequest(onnx=path, strongly_typed=True, flags=[], runtime="rtx",
@@ -128,8 +128,8 @@ def _cli(capsys, *args):  # noqa: ANN001, ANN202
 
 
 def test_build_engine_writes_an_rtx_engine_and_sidecar_without_a_gpu(models, tmp_path, capsys):
-    from fastscnn_edge.machine import tensorrt_available
-    from fastscnn_edge.sidecar import read_sidecar
+    from fastscnn_edge.core.machine import tensorrt_available
+    from fastscnn_edge.runtime.sidecar import read_sidecar
 
     if tensorrt_available():
         pytest.skip("TensorRT proper is installed: --runtime auto would pick it")

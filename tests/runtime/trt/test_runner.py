@@ -7,16 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastscnn_edge.errors import MissingDependency
-from tests.test_trt_rtx import _cli, calib_images, models  # noqa: F401 # pyflakes: fixtures
+from fastscnn_edge.core.errors import MissingDependency
+from tests.runtime.trt.test_rtx import _cli, calib_images, models  # noqa: F401 # pyflakes: fixtures
 
 pytestmark = pytest.mark.rtx
 
 
 def test_check_runnable_names_what_an_rtx_engine_needs(models, tmp_path, capsys):
-    from fastscnn_edge.artifact import Artifact
-    from fastscnn_edge.machine import gpu_present
-    from fastscnn_edge.trt.runner import check_runnable
+    from fastscnn_edge.core.machine import gpu_present
+    from fastscnn_edge.runtime.artifact import Artifact
+    from fastscnn_edge.runtime.trt.runner import check_runnable
 
     if gpu_present():
         pytest.skip("this machine has a GPU: the refusal is for GPU-less machines")
@@ -32,7 +32,7 @@ def test_check_runnable_names_what_an_rtx_engine_needs(models, tmp_path, capsys)
 
 @pytest.mark.parametrize("command", ["bench", "predict", "eval"])
 def test_running_an_rtx_engine_without_a_gpu_is_one_line(models, tmp_path, capsys, command):
-    from fastscnn_edge.machine import gpu_present
+    from fastscnn_edge.core.machine import gpu_present
 
     if gpu_present():
         pytest.skip("this machine has a GPU: the refusal is for GPU-less machines")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 CONFIG = """
 [mypy]
 ignore_missing_imports = True
@@ -60,7 +60,7 @@ def _mypy(stubs, *targets):
 def test_trt_package_typechecks_against_the_stubs(stubs, tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("import tensorrt as trt\n\ndef f(b: trt.Builder) -> None:\n    b.no_such_method()\n")
-    p = _mypy(stubs, "fastscnn_edge/trt", "fastscnn_edge/cuda_buffers.py", probe)
+    p = _mypy(stubs, "fastscnn_edge/runtime/trt", "fastscnn_edge/runtime/cuda_buffers.py", probe)
     # the probe must fail (stubs in effect) and nothing else may
     errors = [ln for ln in p.stdout.splitlines() if ": error:" in ln]
     assert any("probe.py" in e and "no_such_method" in e for e in errors), p.stdout[-3000:]

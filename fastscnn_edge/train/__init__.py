@@ -1,0 +1,1 @@
+"""Training: the data pipeline with augmentation (`data`) and the loop (`loop`)."""
