@@ -97,6 +97,17 @@ def models(tmp_path_factory, calib_images):
     return get
 
 
+def test_the_covering_set_builds_every_pair_of_factor_values():
+    """The suite's 36 builds stand for the 90: each pair of (input, head and labels, size, precision)
+    values that the full product builds is built at least once, and the once-failing cell in full."""
+    factors = (lambda c: c[1], lambda c: (c[0], c[2]), lambda c: c[3], lambda c: c[4])
+    chosen = _covering()
+    for a, b in itertools.combinations(factors, 2):
+        assert {(a(c), b(c)) for c in FULL} == {(a(c), b(c)) for c in chosen}
+    assert {c for c in FULL if c[:4] == ("cls", c[1], "uint8", True)} <= set(chosen)
+    assert len(chosen) < len(FULL) / 2
+
+
 def _range_profile(path: Path):  # noqa: ANN202 - (min, opt, max) input shapes
     from fastscnn_edge.core.metadata import read_onnx_meta
 
