@@ -37,14 +37,20 @@ def check_writable(path: str | os.PathLike) -> None:
     target = Path(path)
     if target.is_dir():
         raise UserError(f"output {target} is a folder.", fix="pass a file name with -o/--output.")
+    os.unlink(_temp_beside(target, ".probe"))
+
+
+def _temp_beside(target: Path, suffix: str) -> Path:
+    """A new empty file in ``target``'s folder (made if needed), named after it; UserError where the
+    folder cannot be written."""
     ensure_writable_dir(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     except OSError as exc:
         raise UserError(f"cannot write into {target.parent}: {exc.strerror}.",
                         fix="choose a writable location with -o/--output.") from None
     os.close(fd)
-    os.unlink(tmp)
+    return Path(tmp)
 
 
 @contextlib.contextmanager
@@ -55,14 +61,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target is left untouched.
     """
     target = Path(path)
-    ensure_writable_dir(target)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise UserError(f"cannot write into {target.parent}: {exc.strerror}.",
-                        fix="choose a writable location with -o/--output.") from None
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _temp_beside(target, ".part")
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions

@@ -33,7 +33,7 @@ CELLS = [("cls", inp, lab) for inp in ("float", "rgb8", "bgr8") for lab in ("uin
         [(head, inp, "") for head in ("prob", "logits") for inp in ("float", "rgb8", "bgr8")]
 INPUTS, PRECISIONS = ("float", "rgb8", "bgr8"), ("fp32", "fp16", "int8")
 FULL = [(*cell, dyn, prec) for cell, dyn, prec in itertools.product(CELLS, (False, True), PRECISIONS)]
-HEADS = sorted({(head, lab) for head, _, lab in CELLS}, key=[(h, lab) for h, _, lab in CELLS].index)
+HEADS = list(dict.fromkeys((head, lab) for head, _, lab in CELLS))  # (head, labels), in CELLS order
 
 
 def _covering() -> list:
